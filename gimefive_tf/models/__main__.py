@@ -1,0 +1,42 @@
+"""`python -m gimefive_tf.models`: print the model zoo (the paper's Table 2) as a table or JSON."""
+
+import argparse
+
+from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.models.presets import available, create_model, get_preset
+from gimefive_tf.models.summary import describe
+
+COLUMNS = [("name", "name"), ("layers", "layers"), ("params", "trainable params"),
+           ("size_mb", "size MB"), ("gflops", "GFLOPs/image"), ("paper_row", "paper (Table 2)")]
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gimefive-models",
+        description="List the model zoo: paper depth, trainable parameters, float32 size and "
+                    "forward GFLOPs per 64x64 image for each preset.")
+    parser.add_argument("names", nargs="*", metavar="NAME",
+                        help=f"presets to show (default: all of {', '.join(available())})")
+    parser.add_argument("--json", action="store_true", help="print a JSON list for machines")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    presets = [get_preset(name) for name in (args.names or available())]
+    rows = [describe(create_model(p.name), p) for p in progress(presets, "building models")]
+    if args.json:
+        print_json(rows)
+    else:
+        for row in rows:
+            row["params"] = f"{row['params']:,}"
+        print(format_table(rows, COLUMNS))
+    return 0
+
+
+def entry_point():
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,33 @@
+"""Shared fixtures. Data tests read GIMEFIVE_DATA or ../shared/datasets and skip when neither exists."""
+
+import os
+import pathlib
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def shared_datasets():
+    """The shared datasets folder, or None when this machine has none."""
+    candidates = [os.environ.get("GIMEFIVE_DATA"), REPO.parent / "shared" / "datasets"]
+    for candidate in candidates:
+        if candidate and pathlib.Path(candidate).is_dir():
+            return pathlib.Path(candidate)
+    return None
+
+
+@pytest.fixture
+def datasets_dir():
+    path = shared_datasets()
+    if path is None:
+        pytest.skip("shared datasets not found: set GIMEFIVE_DATA or provide ../shared/datasets")
+    return path
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
