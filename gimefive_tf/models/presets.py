@@ -26,11 +26,13 @@ class Preset:
     description: str
     config: dict = dataclasses.field(default_factory=dict)
 
-    def build(self, **overrides):
-        """Build the network, with any builder or config field overridden."""
+    def resolve(self, **overrides):
+        """The builder's arguments with `overrides` applied, validated without building.
+
+        GiMeFive presets return a GiMeFiveConfig; the others a dict of builder arguments.
+        """
         if self.builder is build_gimefive:
-            config = GiMeFiveConfig(**self.config).replace(**overrides)
-            return build_gimefive(config, name=self.name)
+            return GiMeFiveConfig(**self.config).replace(**overrides)
         allowed = [p for p in inspect.signature(self.builder).parameters if p != "name"]
         unknown = sorted(set(overrides) - set(allowed))
         if unknown:
@@ -38,7 +40,14 @@ class Preset:
                 f"preset {self.name!r} has no option(s) {', '.join(unknown)}; "
                 f"its options: {', '.join(allowed)}"
             )
-        return self.builder(**{**self.config, **overrides}, name=self.name)
+        return {**self.config, **overrides}
+
+    def build(self, **overrides):
+        """Build the network, with any builder or config field overridden."""
+        arguments = self.resolve(**overrides)
+        if isinstance(arguments, GiMeFiveConfig):
+            return build_gimefive(arguments, name=self.name)
+        return self.builder(**arguments, name=self.name)
 
 
 _PRESETS = {}

@@ -1,0 +1,178 @@
+"""`python -m gimefive_tf.data <verb>`: dataset statistics, splits, merging and export."""
+
+import argparse
+import pathlib
+import sys
+
+from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.data.readers import FER2013_USAGES, LAYOUTS, read_dataset
+from gimefive_tf.labels import EMOTIONS
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gimefive-data",
+        description="Inspect and reshape facial-expression datasets in any public layout "
+                    f"({', '.join(LAYOUTS)}; detected unless --layout is given).")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name, help_text):
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
+        return sub
+
+    stats = verb("stats", "per-class counts of one or more datasets (the paper's Table 1)")
+    stats.add_argument("paths", nargs="+", metavar="PATH",
+                       help="dataset folder, labels CSV or fer2013.csv")
+    stats.add_argument("--usage", action="append", choices=FER2013_USAGES,
+                       help="fer2013.csv rows to count (default: all; repeatable)")
+    stats.add_argument("--plot", metavar="PNG", help="also draw the counts as a bar chart")
+    stats.add_argument("--skipped-log", metavar="CSV",
+                       help="write the unreadable images found to this file")
+    stats.add_argument("--json", action="store_true", help="print JSON for machines")
+
+    split = verb("split", "write a stratified, seeded train/validation split as labels CSVs")
+    split.add_argument("path", metavar="PATH")
+    split.add_argument("--out", required=True, help="folder for train_labels.csv, val_labels.csv")
+    split.add_argument("--val-split", type=float, default=0.1, help="validation fraction (0.1)")
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--json", action="store_true")
+
+    export = verb("export-csv", "normalize any layout into the GiMeFive csv layout (64x64 JPG)")
+    export.add_argument("path", metavar="PATH")
+    export.add_argument("--out", required=True, help="new folder for images and labels CSVs")
+    export.add_argument("--size", type=int, default=64, help="image side in pixels (64)")
+    export.add_argument("--usage", action="append", choices=FER2013_USAGES)
+    export.add_argument("--json", action="store_true")
+
+    merge = verb("merge", "aggregate several datasets into one (the paper's FER GiMeFive set)")
+    merge.add_argument("paths", nargs="+", metavar="PATH")
+    merge.add_argument("--out", required=True, help="new folder for the merged set")
+    merge.add_argument("--size", type=int, default=64)
+    merge.add_argument("--json", action="store_true")
+
+    frames = verb("extract-frames", "cut face crops from videos into a labeled csv-layout set")
+    frames.add_argument("videos", nargs="+", metavar="VIDEO")
+    frames.add_argument("--out", required=True, help="new folder for the frames and labels CSV")
+    step = frames.add_mutually_exclusive_group()
+    step.add_argument("--every", type=int, help="keep every N-th frame")
+    step.add_argument("--fps", type=float, help="keep this many frames per second")
+    frames.add_argument("--label", help="emotion of every frame (name or 0..5)")
+    frames.add_argument("--size", type=int, default=64)
+    frames.add_argument("--detector", default="haar", help="face detector (haar)")
+    frames.add_argument("--json", action="store_true")
+    return parser
+
+
+def _read(path, layout, usage=None):
+    return read_dataset(path, layout=layout, usage=usage)
+
+
+def stats(args):
+    tables = [_read(p, args.layout, args.usage) for p in progress(args.paths, "reading")]
+    summaries = [t.summary() for t in tables]
+    if args.skipped_log:
+        from gimefive_tf.data.tools import write_labels_csv
+
+        write_labels_csv(args.skipped_log, [row for t in tables for row in t.skipped],
+                         header=("source", "reason"))
+    if args.plot:
+        plot_counts(summaries, args.plot)
+    if args.json:
+        print_json(summaries[0] if len(summaries) == 1 else summaries)
+        return
+    columns = [("path", "dataset"), ("layout", "layout")] + [(e, e) for e in EMOTIONS] + [
+        ("total", "total"), ("dropped", "dropped"), ("skipped", "skipped")]
+    rows = [{**s, **s["per_class"], "dropped": sum(s["dropped"].values()) or 0} for s in summaries]
+    print(format_table(rows, columns))
+    for table in tables:
+        for source, reason in table.skipped[:5]:
+            print(f"skipped {source}: {reason}", file=sys.stderr)
+
+
+def plot_counts(summaries, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    figure, axis = plt.subplots(figsize=(8, 4))
+    width = 0.8 / len(summaries)
+    for number, summary in enumerate(summaries):
+        counts = [summary["per_class"][e] for e in EMOTIONS]
+        positions = np.arange(len(EMOTIONS)) + number * width
+        bars = axis.bar(positions, counts, width, label=pathlib.Path(summary["path"]).name)
+        axis.bar_label(bars, fontsize=7)
+    axis.set_xticks(np.arange(len(EMOTIONS)) + width * (len(summaries) - 1) / 2, EMOTIONS)
+    axis.set_ylabel("images")
+    axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+def split(args):
+    from gimefive_tf.data.tools import split_to_csv
+
+    result = split_to_csv(_read(args.path, args.layout), args.out, args.val_split, args.seed)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"train {result['train']['total']} / val {result['val']['total']} images: "
+              f"{', '.join(result['files'])}")
+
+
+def export_csv(args):
+    from gimefive_tf.data.tools import export_to_csv_layout
+
+    table = _read(args.path, args.layout, args.usage)
+    bar = lambda items, total: progress(items, "exporting", total=total)
+    written = export_to_csv_layout(table, args.out, args.size, progress=bar)
+    result = {split_name: {"csv": str(csv_path), "images": len(rows)}
+              for split_name, (csv_path, rows) in written.items()}
+    if args.json:
+        print_json(result)
+    else:
+        for split_name, info in result.items():
+            print(f"{split_name}: {info['images']} images, labels in {info['csv']}")
+
+
+def merge(args):
+    from gimefive_tf.data.tools import merge_to_csv_layout
+
+    tables = [_read(p, args.layout) for p in args.paths]
+    bar = lambda items, total: progress(items, "merging", total=total)
+    target, count = merge_to_csv_layout(tables, args.out, args.size, progress=bar)
+    if args.json:
+        print_json({"csv": str(target), "images": count})
+    else:
+        print(f"{count} images from {len(tables)} datasets, labels in {target}")
+
+
+def extract_frames(args):
+    from gimefive_tf.data.frames import extract_frames as extract
+
+    result = extract(args.videos, args.out, every=args.every, fps=args.fps, label=args.label,
+                     size=args.size, detector=args.detector, progress=progress)
+    if args.json:
+        print_json(result)
+    else:
+        print(f"{result['written']} face crops from {result['frames_read']} frames "
+              f"({result['frames_without_face']} frames without a face); labels in "
+              f"{result['csv']}")
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    {"stats": stats, "split": split, "export-csv": export_csv, "merge": merge,
+     "extract-frames": extract_frames}[args.verb](args)
+    return 0
+
+
+def entry_point():
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,93 @@
+"""Dataset tools behind `python -m gimefive_tf.data`: split, merge and export to the csv layout."""
+
+import pathlib
+
+import numpy as np
+
+from gimefive_tf.data.pipeline import decoded_images
+from gimefive_tf.data.split import stratified_split
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.labels import EMOTIONS
+
+
+def _refuse_existing(paths):
+    existing = [str(p) for p in paths if pathlib.Path(p).exists()]
+    if existing:
+        raise GiMeFiveError(f"{', '.join(existing[:3])} already exist(s); nothing was "
+                            "overwritten: choose another --out")
+
+
+def write_labels_csv(path, rows, header=("file", "label")):
+    """Write a labels CSV (with a header, which the csv reader recognizes and skips)."""
+    import csv
+
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+def split_to_csv(table, out, fraction=0.1, seed=0):
+    """Write out/train_labels.csv and out/val_labels.csv pointing at the original images."""
+    if table.pixels is not None:
+        raise GiMeFiveError("this dataset keeps its images inside a CSV; run export-csv first, "
+                            "then split the exported folder")
+    out = pathlib.Path(out)
+    targets = [out / "train_labels.csv", out / "val_labels.csv"]
+    _refuse_existing(targets)
+    out.mkdir(parents=True, exist_ok=True)
+    parts = stratified_split(table, fraction, seed=seed)
+    for target, part in zip(targets, parts):
+        sources = [str(pathlib.Path(s).resolve()) for s in part.frame["source"]]
+        write_labels_csv(target, zip(sources, part.labels.tolist()))
+    return {"train": parts[0].summary(), "val": parts[1].summary(),
+            "files": [str(t) for t in targets]}
+
+
+def export_to_csv_layout(table, out, image_size=64, prefix="", progress=None):
+    """Write every image as a size x size RGB JPG in out/<split or 'all'>/ plus labels CSVs.
+
+    Returns {split: (csv path, [(file name, label, original source), ...])}. Images pass through
+    the pipeline's own decoder, so what is written is what training would have seen. Each CSV
+    names its files relative to `out`, so the folder reads back with the csv layout.
+    """
+    import cv2
+
+    out = pathlib.Path(out)
+    splits = table.frame["split"].replace("", "all").to_numpy()
+    csv_paths = {s: out / f"{s}_labels.csv" for s in sorted(set(splits))}
+    _refuse_existing(list(csv_paths.values()) + [out / s for s in csv_paths])
+    for split in csv_paths:
+        (out / split).mkdir(parents=True, exist_ok=True)
+    rows = {split: [] for split in csv_paths}
+    images = decoded_images(table, image_size, cache=False).as_numpy_iterator()
+    if progress is not None:
+        images = progress(images, total=len(table))
+    for index, (image, label) in enumerate(images):
+        split = splits[index]
+        name = f"{prefix}{index:06d}_{EMOTIONS[label]}.jpg"
+        bgr = np.ascontiguousarray(image[..., ::-1])
+        if not cv2.imwrite(str(out / split / name), bgr, [cv2.IMWRITE_JPEG_QUALITY, 95]):
+            raise GiMeFiveError(f"could not write {out / split / name}")
+        rows[split].append((name, int(label), table.frame["source"].iat[index]))
+    for split, items in rows.items():
+        write_labels_csv(csv_paths[split], [(f"{split}/{name}", label) for name, label, _ in items])
+    return {split: (csv_paths[split], rows[split]) for split in csv_paths}
+
+
+def merge_to_csv_layout(tables, out, image_size=64, progress=None):
+    """The paper's aggregated set: every source exported into one folder, one CSV with a
+    `source` column naming the dataset each image came from."""
+    out = pathlib.Path(out)
+    target = out / "merged_labels.csv"
+    _refuse_existing([target, out / "merged"])
+    rows = []
+    for number, table in enumerate(tables):
+        name = pathlib.Path(table.root).stem or f"source{number}"
+        exported = export_to_csv_layout(table, out / "merged" / name, image_size,
+                                        prefix=f"{name}_", progress=progress)
+        for split, (_, items) in exported.items():
+            rows += [(f"merged/{name}/{split}/{file}", label, name)
+                     for file, label, _ in items]
+    write_labels_csv(target, rows, header=("file", "label", "source"))
+    return target, len(rows)

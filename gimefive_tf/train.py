@@ -1,0 +1,519 @@
+"""`python -m gimefive_tf.train`: the paper's training recipe, resumable, in a run directory.
+
+Defaults reproduce the paper: cross-entropy, SGD lr 1e-3 momentum 0.9 weight decay 1e-4, batch 16,
+early stopping on validation accuracy (patience 15, at most 80 epochs), no augmentation.
+
+The run directory holds config.yaml (everything needed to rerun, seed included), best.keras (best
+validation accuracy, inference model), last.keras (with optimizer state, for resuming),
+history.csv, curves.png, skipped_images.csv and a TensorBoard log. Re-running the same command
+on the same directory resumes after the last finished epoch; a different config is refused.
+"""
+
+import argparse
+import dataclasses
+import math
+import os
+import pathlib
+import sys
+import time
+
+import yaml
+
+from gimefive_tf.cli import print_json, run_cli
+from gimefive_tf.data.augment import AugmentConfig
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.layers import check_choice
+from gimefive_tf.models.presets import available, get_preset
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "cosine", "plateau")
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
+                   "test_accuracy", "learning_rate", "epoch_seconds", "images_per_second")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as config.yaml in the run directory."""
+
+    data: str
+    model: str = "gimefive"
+    model_options: dict = dataclasses.field(default_factory=dict)
+    layout: str = None
+    split: str = None
+    val_data: str = None
+    val_split: float = 0.1
+    test_data: str = None
+    epochs: int = 80
+    batch_size: int = 16
+    optimizer: str = "sgd"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    schedule: str = "none"
+    early_stopping: bool = True
+    patience: int = 15
+    augment: dict = dataclasses.field(default_factory=dict)
+    init_from: str = None
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice("model", self.model, available())
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        for name, minimum in (("epochs", 1), ("batch_size", 1), ("patience", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise GiMeFiveError(f"{name}={value!r} is not allowed; use an integer >= {minimum}")
+        for name in ("learning_rate", "momentum", "weight_decay", "label_smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise GiMeFiveError(f"{name}={value!r} is not allowed; use a number >= 0")
+        if self.label_smoothing >= 1:
+            raise GiMeFiveError("label_smoothing must be below 1")
+        if self.val_data is None and not 0 < self.val_split < 1:
+            raise GiMeFiveError(f"val_split={self.val_split!r} is not allowed; use a fraction "
+                                "in (0, 1) or pass val_data")
+        if not isinstance(self.model_options, dict):
+            raise GiMeFiveError("model_options must be a mapping of model config fields")
+        get_preset(self.model).resolve(**self.model_options)  # validates the model options
+        self.augment_config()  # validates
+
+    def augment_config(self):
+        unknown = set(self.augment) - {f.name for f in dataclasses.fields(AugmentConfig)}
+        if unknown:
+            raise GiMeFiveError(f"unknown augment option(s) {', '.join(sorted(unknown))}")
+        return AugmentConfig(**self.augment)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values, source="config"):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GiMeFiveError(f"{source}: unknown option(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(sorted(known))}")
+        if "data" not in values or not values["data"]:
+            raise GiMeFiveError(f"{source}: no training data; pass --data PATH")
+        return cls(**values)
+
+
+# --------------------------------------------------------------------------------- recipe
+
+def make_optimizer(config, steps_per_epoch):
+    import keras
+
+    learning_rate = config.learning_rate
+    if config.schedule == "cosine":
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=config.momentum,
+                                    weight_decay=config.weight_decay or None)
+    if config.optimizer == "adam":
+        return keras.optimizers.Adam(learning_rate, weight_decay=config.weight_decay or None)
+    return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+
+
+def compile_for_training(model, config, steps_per_epoch):
+    """Compile with the run's optimizer and a cross-entropy on one-hot labels (smoothing-ready)."""
+    import keras
+
+    model.compile(
+        optimizer=make_optimizer(config, steps_per_epoch),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                  label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+    return model
+
+
+def one_hot_batches(dataset, num_classes, mixer=None):
+    import tensorflow as tf
+
+    dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)),
+                          num_parallel_calls=tf.data.AUTOTUNE)
+    if mixer is not None:
+        dataset = dataset.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
+    return dataset
+
+
+def load_tables(config):
+    """(train, validation, test or None) tables, the validation split stratified and seeded."""
+    from gimefive_tf.data import read_dataset, stratified_split
+
+    train = read_dataset(config.data, layout=config.layout, split=config.split)
+    if len(train.splits()) > 1:
+        raise GiMeFiveError(f"{config.data} holds several splits ({', '.join(train.splits())}); "
+                            "choose the training one with --split")
+    if config.val_data:
+        validation = read_dataset(config.val_data, layout=config.layout)
+    else:
+        train, validation = stratified_split(train, config.val_split, seed=config.seed)
+    test = read_dataset(config.test_data, layout=config.layout) if config.test_data else None
+    return train, validation, test
+
+
+# ------------------------------------------------------------------------- run directory
+
+class RunDirectory:
+    """The files of one run; refuses to mix two configs in one directory."""
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def __truediv__(self, name):
+        return self.path / name
+
+    def prepare(self, config):
+        """Create the directory for `config`, or check it matches a run already there.
+
+        Returns True when there is a run to resume.
+        """
+        config_file = self / "config.yaml"
+        if config_file.exists():
+            saved = yaml.safe_load(config_file.read_text()) or {}
+            current = config.to_dict()
+            changed = [key for key in sorted(set(saved) | set(current))
+                       if key != "epochs" and saved.get(key) != current.get(key)]
+            if changed:
+                detail = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+                                   for k in changed[:4])
+                raise GiMeFiveError(f"{self.path} holds a run with a different config ({detail}); "
+                                    "rerun with the same options to resume, or pass another --out")
+            if saved.get("epochs") != config.epochs:
+                _atomic_write_text(config_file, yaml.safe_dump(current, sort_keys=False))
+            return (self / "last.keras").exists()
+        if self.path.exists() and any(self.path.iterdir()):
+            raise GiMeFiveError(f"{self.path} exists and is not a gimefive_tf run directory; "
+                                "pass an empty or new --out")
+        self.path.mkdir(parents=True, exist_ok=True)
+        _atomic_write_text(config_file, yaml.safe_dump(config.to_dict(), sort_keys=False))
+        return False
+
+    def read_history(self):
+        import pandas as pd
+
+        path = self / "history.csv"
+        return pd.read_csv(path).to_dict("records") if path.exists() else []
+
+    def write_history(self, rows):
+        import pandas as pd
+
+        frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
+        _atomic_write_text(self / "history.csv", frame.to_csv(index=False))
+
+
+def _atomic_write_text(path, text):
+    tmp = pathlib.Path(f"{path}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def save_model_atomically(model, path, include_optimizer=True):
+    tmp = pathlib.Path(path).with_name(f".{pathlib.Path(path).name}.tmp.keras")
+    model.save(tmp, include_optimizer=include_optimizer)
+    os.replace(tmp, path)
+
+
+# ------------------------------------------------------------------------------ callback
+
+def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_dataset):
+    import keras
+
+    class RunRecorder(keras.callbacks.Callback):
+        """Per epoch: test metrics, history.csv, curves.png, best.keras, last.keras, stopping."""
+
+        def __init__(self):
+            super().__init__()
+            self.history = history
+            self.best = max((row["val_accuracy"] for row in history), default=-math.inf)
+            best_epoch = max(history, key=lambda r: r["val_accuracy"])["epoch"] if history else 0
+            self.wait = len(history) - best_epoch if history else 0
+            self.stopped_early = False
+
+        def on_epoch_begin(self, epoch, logs=None):
+            keras.utils.set_random_seed(config.seed * 1_000_003 + epoch)
+            self.epoch_start = time.perf_counter()
+            self.train_seconds = None
+
+        def on_test_begin(self, logs=None):
+            if self.train_seconds is None:
+                self.train_seconds = time.perf_counter() - self.epoch_start
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = dict(logs or {})
+            train_seconds = self.train_seconds or (time.perf_counter() - self.epoch_start)
+            if test_dataset is not None:
+                logs["test_loss"], logs["test_accuracy"] = evaluate_logits(
+                    inference_model, test_dataset, config.label_smoothing)
+            improved = logs["val_accuracy"] > self.best
+            if improved:
+                self.best, self.wait = logs["val_accuracy"], 0
+            else:
+                self.wait += 1
+            if config.schedule == "plateau" and self.wait and self.wait % 5 == 0:
+                optimizer = self.model.optimizer
+                optimizer.learning_rate.assign(float(optimizer.learning_rate) * 0.1)
+            row = {"epoch": epoch + 1, **{k: logs.get(k) for k in HISTORY_COLUMNS[1:7]},
+                   "learning_rate": _current_lr(self.model.optimizer),
+                   "epoch_seconds": round(time.perf_counter() - self.epoch_start, 2),
+                   "images_per_second": round(steps_per_epoch * config.batch_size
+                                              / train_seconds, 1)}
+            self.history.append(row)
+            run.write_history(self.history)
+            plot_curves(self.history, run / "curves.png")
+            if improved:
+                save_model_atomically(inference_model, run / "best.keras", include_optimizer=False)
+            save_model_atomically(self.model, run / "last.keras")
+            if config.early_stopping and self.wait >= config.patience:
+                self.stopped_early = True
+                self.model.stop_training = True
+
+    return RunRecorder()
+
+
+def evaluate_logits(model, dataset, label_smoothing=0.0):
+    """(mean cross-entropy, accuracy) of a logits model on (images, int labels) batches, without
+    compiling it (so saved inference models carry no optimizer)."""
+    import numpy as np
+    from keras import ops
+
+    losses, correct, count = [], 0, 0
+    for images, labels in dataset:
+        logits = model(images, training=False)
+        num_classes = logits.shape[-1]
+        targets = ops.one_hot(labels, num_classes) * (1 - label_smoothing) \
+            + label_smoothing / num_classes
+        log_probs = ops.log_softmax(logits, axis=-1)
+        losses.append(ops.convert_to_numpy(-ops.sum(targets * log_probs, axis=-1)))
+        correct += int(np.sum(ops.convert_to_numpy(ops.argmax(logits, -1)) == np.asarray(labels)))
+        count += len(labels)
+    return float(np.concatenate(losses).mean()), correct / count
+
+
+def _current_lr(optimizer):
+    rate = optimizer.learning_rate
+    return float(rate(optimizer.iterations) if callable(rate) else rate)
+
+
+def plot_curves(history, path):
+    """Loss and accuracy per epoch for train, validation and (when given) test."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in history]
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for axis, metric in zip(axes, ("loss", "accuracy")):
+        for prefix, label in (("", "train"), ("val_", "validation"), ("test_", "test")):
+            values = [row.get(prefix + metric) for row in history]
+            if any(v is not None and not (isinstance(v, float) and math.isnan(v))
+                   for v in values):
+                axis.plot(epochs, values, marker=".", label=label)
+        axis.set_xlabel("epoch")
+        axis.set_ylabel(metric)
+        axis.grid(alpha=0.3)
+        axis.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+
+
+# ------------------------------------------------------------------------------- training
+
+def train(config, out, verbose=2):
+    """Run (or resume) training in `out`; returns a summary dict of the run."""
+    import keras
+
+    from gimefive_tf.data import class_weights, make_dataset, training_stream
+    from gimefive_tf.data.augment import batch_mixer, image_augmentation, with_augmentation
+
+    train_table, val_table, test_table = load_tables(config)
+    run = RunDirectory(out)
+    resuming = run.prepare(config)
+    keras.utils.set_random_seed(config.seed)
+    _write_skipped(run, [train_table, val_table] + ([test_table] if test_table else []))
+
+    if resuming:
+        training_model = keras.saving.load_model(run / "last.keras", safe_mode=True)
+        inference_model = _inference_part(training_model)
+    else:
+        inference_model = _initial_model(config)
+    image_size = inference_model.input_shape[1]
+    num_classes = inference_model.output_shape[-1]
+    steps_per_epoch = -(-len(train_table) // config.batch_size)
+    augment = config.augment_config()
+    if not resuming:
+        augmentation = image_augmentation(augment, image_size, seed=config.seed)
+        training_model = with_augmentation(inference_model, augmentation)
+        compile_for_training(training_model, config, steps_per_epoch)
+    done = int(training_model.optimizer.iterations.numpy()) // steps_per_epoch if resuming else 0
+    history = run.read_history()[:done]
+    stream, _ = training_stream(train_table, config.batch_size, image_size, seed=config.seed,
+                                start_epoch=done)
+    stream = one_hot_batches(stream, num_classes, batch_mixer(augment, seed=config.seed))
+    val_dataset = one_hot_batches(make_dataset(val_table, 256, image_size), num_classes)
+    test_dataset = make_dataset(test_table, 256, image_size) if test_table else None
+    recorder = _make_recorder(run, config, inference_model, steps_per_epoch, history, test_dataset)
+    finished = done >= config.epochs or (
+        config.early_stopping and history and recorder.wait >= config.patience)
+    if not finished:
+        training_model.fit(
+            stream, epochs=config.epochs, initial_epoch=done, steps_per_epoch=steps_per_epoch,
+            validation_data=val_dataset, verbose=verbose, shuffle=False,
+            class_weight=class_weights(train_table, num_classes) if config.class_weights else None,
+            callbacks=[recorder, keras.callbacks.TensorBoard(str(run / "tensorboard"),
+                                                             write_graph=False)])
+    history = recorder.history
+    best = max(history, key=lambda r: r["val_accuracy"]) if history else {}
+    return {"run": str(run.path), "epochs_run": len(history), "resumed_from_epoch": done,
+            "best_epoch": best.get("epoch"), "best_val_accuracy": best.get("val_accuracy"),
+            "stopped_early": recorder.stopped_early or bool(finished and done < config.epochs),
+            "train_images": len(train_table), "val_images": len(val_table),
+            "test_images": len(test_table) if test_table else 0,
+            "train_seconds": round(sum(r["epoch_seconds"] for r in history), 1)}
+
+
+def _initial_model(config):
+    import keras
+
+    from gimefive_tf.models import create_model
+
+    model = create_model(config.model, **config.model_options)
+    if config.init_from:
+        source = keras.saving.load_model(config.init_from, safe_mode=True)
+        source = _inference_part(source)
+        try:
+            model.set_weights(source.get_weights())
+        except ValueError as error:
+            raise GiMeFiveError(f"--init-from {config.init_from} does not fit model "
+                                f"{config.model}: {error}") from None
+    return model
+
+
+def _inference_part(model):
+    """The plain model inside a training model with augmentation in front (or the model itself)."""
+    return model.layers[-1] if model.name.endswith("_training") else model
+
+
+def _write_skipped(run, tables):
+    rows = ["source,reason"] + [f"{s},{r}" for t in tables for s, r in t.skipped]
+    _atomic_write_text(run / "skipped_images.csv", "\n".join(rows) + "\n")
+    count = len(rows) - 1
+    if count:
+        print(f"skipped {count} unreadable image(s); listed in {run / 'skipped_images.csv'}",
+              file=sys.stderr)
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gimefive-train",
+        description="Train a zoo model with the paper's recipe (or a variant). Re-running the "
+                    "same command on the same --out resumes after the last finished epoch.")
+    add = parser.add_argument
+    add("--model", choices=available(), help="preset to train (default gimefive)")
+    add("--option", action="append", default=[], metavar="KEY=VALUE",
+        help="model config override, e.g. --option conv_depth=4 (repeatable)")
+    add("--data", help="training data: dataset folder or labels CSV")
+    add("--layout", help="dataset layout (default: detected)")
+    add("--split", help="use only this split of --data (e.g. train)")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--val-data", help="validation data (default: carve --val-split from --data)")
+    group.add_argument("--val-split", type=float, help="stratified validation fraction (0.1)")
+    add("--test-data", help="test data, evaluated after every epoch and logged")
+    add("--epochs", type=int, help="maximum epochs (80)")
+    add("--batch-size", type=int, help="batch size (16)")
+    add("--optimizer", choices=OPTIMIZERS, help="sgd (paper), adam or adamw")
+    add("--learning-rate", "--lr", type=float, help="learning rate (1e-3)")
+    add("--momentum", type=float, help="SGD momentum (0.9)")
+    add("--weight-decay", type=float, help="weight decay (1e-4)")
+    add("--label-smoothing", type=float, help="label smoothing (0)")
+    add("--class-weights", action="store_true", default=None, help="weight classes by frequency")
+    add("--schedule", choices=SCHEDULES, help="learning-rate schedule (none)")
+    add("--patience", type=int, help="early-stopping patience in epochs (15)")
+    add("--no-early-stopping", dest="early_stopping", action="store_false", default=None)
+    add("--augment", action="append", default=[], metavar="KEY=VALUE",
+        help="augmentation, e.g. --augment flip=true --augment rotation=10 (repeatable)")
+    add("--init-from", help="start from the weights of this .keras model")
+    add("--config", help="YAML file of options (command-line options win)")
+    add("--out", help="run directory (default: runs/<model>-<data>-s<seed>)")
+    add("--seed", type=int, help="random seed (0)")
+    add("--verbose", type=int, choices=(0, 1, 2), help="Keras fit verbosity (1 on a terminal, "
+        "else 2: one line per epoch)")
+    add("--json", action="store_true", help="print the run summary as JSON")
+    return parser
+
+
+def config_from_args(args):
+    values = {}
+    if args.config:
+        path = pathlib.Path(args.config)
+        if not path.is_file():
+            raise GiMeFiveError(f"--config {path} does not exist")
+        try:
+            values = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as error:
+            raise GiMeFiveError(f"--config {path} is not valid YAML: {error}") from None
+        if not isinstance(values, dict):
+            raise GiMeFiveError(f"--config {path} must hold a mapping of options")
+    for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data",
+                "epochs", "batch_size", "optimizer", "learning_rate", "momentum",
+                "weight_decay", "label_smoothing", "class_weights", "schedule", "patience",
+                "early_stopping", "init_from", "seed"):
+        value = getattr(args, key)
+        if value is not None:
+            values[key] = value
+    if args.val_data:
+        values.pop("val_split", None)
+    if args.option:
+        values["model_options"] = {**values.get("model_options", {}),
+                                   **parse_assignments(args.option, "--option")}
+    if args.augment:
+        values["augment"] = {**values.get("augment", {}),
+                             **parse_assignments(args.augment, "--augment")}
+    return TrainConfig.from_dict(values, source=args.config or "command line")
+
+
+def parse_assignments(items, flag):
+    """['a=1', 'b=true'] -> {'a': 1, 'b': True}, values parsed as YAML scalars."""
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise GiMeFiveError(f"{flag} {item!r} must look like KEY=VALUE")
+        parsed[key.strip()] = yaml.safe_load(value)
+    return parsed
+
+
+def default_out(config):
+    name = pathlib.Path(config.data.rstrip("/")).stem or "data"
+    return pathlib.Path("runs") / f"{config.model}-{name}-s{config.seed}"
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    config = config_from_args(args)
+    out = pathlib.Path(args.out) if args.out else default_out(config)
+    verbose = args.verbose if args.verbose is not None else (1 if sys.stdout.isatty() else 2)
+    summary = train(config, out, verbose=0 if args.json else verbose)
+    if args.json:
+        print_json(summary)
+    else:
+        print(f"run {summary['run']}: best val_accuracy {summary['best_val_accuracy']:.4f} at "
+              f"epoch {summary['best_epoch']} of {summary['epochs_run']}")
+    return 0
+
+
+def entry_point():
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,136 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import pandas as pd
+import pytest
+import yaml
+
+from fixtures import make_folders_dataset
+from gimefive_tf.cli import run_cli
+from gimefive_tf.train import HISTORY_COLUMNS, main as train_main
+
+TINY = ["--model", "gimefive", "--option", "input_size=32", "--option", "conv_depth=3",
+        "--option", "base_filters=8", "--batch-size", "8", "--val-split", "0.25"]
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    make_folders_dataset(tmp_path / "faces", per_class=4, split_dirs=None)  # 24 images
+    return str(tmp_path / "faces")
+
+
+def run_train(args, capsys=None):
+    code = run_cli(train_main, args + ["--verbose", "0"])
+    return code
+
+
+def test_run_directory_holds_everything(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_train(TINY + ["--data", dataset, "--test-data", dataset, "--epochs", "2",
+                             "--seed", "5", "--out", str(out)]) == 0
+    assert "best val_accuracy" in capsys.readouterr().out
+    for name in ("config.yaml", "best.keras", "last.keras", "history.csv", "curves.png",
+                 "skipped_images.csv", "tensorboard"):
+        assert (out / name).exists(), name
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["seed"] == 5 and config["optimizer"] == "sgd" and config["momentum"] == 0.9
+    assert config["weight_decay"] == 1e-4 and config["patience"] == 15
+    history = pd.read_csv(out / "history.csv")
+    assert list(history.columns) == list(HISTORY_COLUMNS)
+    assert history["epoch"].tolist() == [1, 2]
+    assert history["test_accuracy"].notna().all() and (history["images_per_second"] > 0).all()
+    assert history["learning_rate"].tolist() == pytest.approx([1e-3, 1e-3])
+    best = keras.saving.load_model(out / "best.keras", safe_mode=True)
+    assert best.name == "gimefive" and best.input_shape == (None, 32, 32, 3)
+
+
+def test_rerun_resumes_without_duplicating_history(dataset, tmp_path):
+    out = str(tmp_path / "run")
+    assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--out", out]) == 0
+    assert run_train(TINY + ["--data", dataset, "--epochs", "3", "--out", out]) == 0
+    history = pd.read_csv(f"{out}/history.csv")
+    assert history["epoch"].tolist() == [1, 2, 3]
+    last = keras.saving.load_model(f"{out}/last.keras", safe_mode=True)
+    assert int(last.optimizer.iterations.numpy()) == 3 * 3  # 18 training images, batch 8
+    # finished runs stay finished
+    assert run_train(TINY + ["--data", dataset, "--epochs", "3", "--out", out]) == 0
+    assert pd.read_csv(f"{out}/history.csv")["epoch"].tolist() == [1, 2, 3]
+
+
+def test_killed_run_loses_at_most_the_current_epoch(dataset, tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "gimefive_tf.train", *TINY, "--data", dataset,
+               "--epochs", "6", "--out", str(out), "--verbose", "0"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    while time.time() < deadline and process.poll() is None:
+        if (out / "history.csv").exists() and len(pd.read_csv(out / "history.csv")) >= 2:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = pd.read_csv(out / "history.csv")["epoch"].tolist()
+    assert done and done == list(range(1, len(done) + 1))
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = pd.read_csv(out / "history.csv")
+    assert history["epoch"].tolist() == list(range(1, 7))
+
+
+def test_a_different_config_is_refused_not_overwritten(dataset, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--out", out]) == 0
+    before = (tmp_path / "run" / "history.csv").read_text()
+    assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--out", out,
+                             "--learning-rate", "0.1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: ") and "learning_rate: 0.001 -> 0.1" in err
+    assert (tmp_path / "run" / "history.csv").read_text() == before
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    assert run_train(TINY + ["--data", dataset, "--out", str(tmp_path / "mine")]) == 2
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_early_stopping_on_validation_accuracy(dataset, tmp_path, capsys):
+    out = str(tmp_path / "run")
+    assert run_train(TINY + ["--data", dataset, "--epochs", "10", "--patience", "2",
+                             "--learning-rate", "0", "--out", out, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    # with a zero learning rate nothing improves after epoch 1: stop after 1 + patience epochs
+    assert summary["epochs_run"] == 3 and summary["stopped_early"] is True
+    assert summary["best_epoch"] == 1
+
+
+def test_config_file_options_with_command_line_overrides(dataset, tmp_path, capsys):
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "data": dataset, "model": "gimefive", "epochs": 1, "batch_size": 8, "val_split": 0.25,
+        "optimizer": "adamw", "label_smoothing": 0.1, "class_weights": True, "schedule": "cosine",
+        "model_options": {"input_size": 32, "conv_depth": 3, "base_filters": 8},
+        "augment": {"flip": True, "mixup": 0.2}}))
+    out = tmp_path / "run"
+    assert run_train(["--config", str(config), "--seed", "3", "--out", str(out), "--json"]) == 0
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["optimizer"] == "adamw" and saved["seed"] == 3
+    assert saved["augment"] == {"flip": True, "mixup": 0.2}
+    best = keras.saving.load_model(out / "best.keras", safe_mode=True)
+    assert not any(layer.name.startswith("aug") for layer in best.layers)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--epochs", "0"], "epochs=0"),
+    (["--option", "conv_depth=9"], "conv_depth=9"),
+    (["--augment", "spin=1"], "unknown augment option"),
+    (["--config", "/nonexistent.yaml"], "does not exist"),
+])
+def test_bad_options_are_one_clear_line(dataset, tmp_path, capsys, args, message):
+    assert run_train(TINY + ["--data", dataset, "--out", str(tmp_path / "r")] + args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
+    assert not (tmp_path / "r").exists()
