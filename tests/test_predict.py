@@ -1,0 +1,50 @@
+import json
+
+import numpy as np
+import pytest
+
+from fixtures import write_image
+from gimefive_tf.cli import run_cli
+from gimefive_tf.labels import EMOTIONS
+from gimefive_tf.models import create_model
+from gimefive_tf.predict import main as predict_main
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    create_model("gimefive", base_filters=8).save(path)
+    return str(path)
+
+
+def test_default_input_is_a_real_face_found_and_cropped(model_path, tmp_path, capsys):
+    assert predict_main(["--model", model_path, "--json", "--plot", str(tmp_path / "p.png")]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["input"] == "skimage:astronaut" and row["crop"] == "face"
+    x, y, w, h = row["box"]
+    assert 120 < x < 240 and 20 < y < 140 and 60 < w < 160  # the astronaut's face, not her suit
+    assert list(row["scores"]) == list(EMOTIONS)
+    assert sum(row["scores"].values()) == pytest.approx(1, abs=1e-3)
+    assert row["emotion"] == max(row["scores"], key=row["scores"].get)
+    assert (tmp_path / "p.png").stat().st_size > 5000
+
+
+def test_folders_and_crop_modes(model_path, tmp_path, capsys):
+    write_image(tmp_path / "faces" / "a.png", (64, 64, 3), seed=1)
+    write_image(tmp_path / "faces" / "sub" / "b.jpg", (80, 60, 3), seed=2)
+    assert predict_main(["--model", model_path, str(tmp_path / "faces"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["crop"] for r in rows] == ["whole image", "whole image"]  # noise has no face
+    assert predict_main(["--model", model_path, str(tmp_path / "faces"), "--crop", "face"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("no face found") == 2
+
+
+@pytest.mark.parametrize("args, message", [
+    (["/no/such.jpg"], "does not exist"),
+    (["--plot", "x.png", "a", "b"], "--plot draws one image"),
+])
+def test_bad_inputs_are_one_line(model_path, capsys, args, message):
+    assert run_cli(predict_main, ["--model", model_path] + args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
