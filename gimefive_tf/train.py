@@ -236,7 +236,7 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
             self.stopped_early = False
 
         def on_epoch_begin(self, epoch, logs=None):
-            keras.utils.set_random_seed(config.seed * 1_000_003 + epoch)
+            reseed_layers(self.model, config.seed, epoch)
             self.epoch_start = time.perf_counter()
             self.train_seconds = None
 
@@ -293,6 +293,20 @@ def evaluate_logits(model, dataset, label_smoothing=0.0):
         correct += int(np.sum(ops.convert_to_numpy(ops.argmax(logits, -1)) == np.asarray(labels)))
         count += len(labels)
     return float(np.concatenate(losses).mean()), correct / count
+
+
+def reseed_layers(model, seed, epoch):
+    """Set every random layer's generator (dropout, augmentation) from (seed, epoch) alone.
+
+    Keras does not save generator states in .keras files, so this is what makes a resumed
+    epoch draw the same dropout masks as an uninterrupted run.
+    """
+    import numpy as np
+
+    states = [v for v in model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+    for index, state in enumerate(states):
+        value = (seed * 1_000_003 + epoch * 1_009 + index) % (2 ** 31)
+        state.assign(np.array([value, 0], dtype=state.dtype))
 
 
 def _current_lr(optimizer):

@@ -172,3 +172,20 @@ def test_the_loop_really_learns_a_separable_set(tmp_path, capsys):
     images, labels = load_arrays(read_dataset(tmp_path / "bands"), image_size=32)
     report = classification_report(labels, Predictor(model, 16)(images))
     assert report["accuracy"] >= 0.95
+
+
+def test_random_layers_are_reseeded_from_seed_and_epoch():
+    from gimefive_tf.models import create_model
+    from gimefive_tf.train import reseed_layers
+
+    model = create_model("gimefive", input_size=32, conv_depth=3, base_filters=8)
+    states = lambda m: [v.numpy().tolist() for v in m.non_trainable_variables
+                        if v.path.endswith("seed_generator_state")]
+    assert len(states(model)) == 3  # two stage dropouts and the head dropout
+    reseed_layers(model, seed=4, epoch=7)
+    first = states(model)
+    other = create_model("gimefive", input_size=32, conv_depth=3, base_filters=8)
+    reseed_layers(other, seed=4, epoch=7)
+    assert states(other) == first
+    reseed_layers(other, seed=4, epoch=8)
+    assert states(other) != first
