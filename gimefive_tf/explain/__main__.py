@@ -1,0 +1,227 @@
+"""`python -m gimefive_tf.explain <verb>`: heatmaps, feature maps, faithfulness and face regions.
+
+  maps INPUT...         heatmap overlays (one PNG per image) and per-emotion galleries
+  activations INPUT...  feature maps of each conv stage as image grids
+  metrics --data PATH   deletion/insertion AUC, average drop, increase in confidence vs random
+  regions --data PATH   heatmap mass on upper/middle/lower face per predicted emotion
+INPUT is an image or a folder of images (faces are detected and cropped; already-cropped faces
+are used whole); --data is a labeled dataset in any layout.
+"""
+
+import argparse
+import pathlib
+import sys
+
+import numpy as np
+
+from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.explain.methods import METHODS
+from gimefive_tf.labels import EMOTIONS
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="gimefive-explain", description=__doc__.split("\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(__doc__.split("\n")[2:]))
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    def verb(name, help_text, inputs=True):
+        sub = verbs.add_parser(name, help=help_text, description=help_text)
+        if inputs:
+            sub.add_argument("inputs", nargs="+", metavar="INPUT", help="images or folders")
+        sub.add_argument("--model", help="a .keras model (default: the shipped model)")
+        sub.add_argument("--json", action="store_true", help="print JSON for machines")
+        return sub
+
+    maps = verb("maps", "heatmap overlays for images")
+    maps.add_argument("--method", choices=list(METHODS), default="gradcam")
+    maps.add_argument("--target", help="explain this emotion (default: the predicted one)")
+    maps.add_argument("--layer", help="feature map to explain (default: the last conv stage)")
+    maps.add_argument("--alpha", type=float, default=0.4, help="heatmap opacity (0.4)")
+    maps.add_argument("--out", default="explanations", help="folder for PNGs (explanations)")
+
+    activations = verb("activations", "feature-map grids of each conv stage")
+    activations.add_argument("--layer", action="append", help="only these layers (repeatable)")
+    activations.add_argument("--out", default="activations", help="folder for PNGs")
+
+    metrics = verb("metrics", "faithfulness of heatmaps on a labeled dataset", inputs=False)
+    metrics.add_argument("--data", required=True, help="dataset folder or labels CSV")
+    metrics.add_argument("--methods", default="gradcam,gradcam++,layercam",
+                         help="comma-separated methods (gradcam,gradcam++,layercam)")
+    metrics.add_argument("--limit", type=int, default=200, help="images to use (200)")
+    metrics.add_argument("--steps", type=int, default=16, help="deletion/insertion steps (16)")
+    metrics.add_argument("--sanity", action="store_true",
+                         help="also run the model-randomization check on the first method")
+    metrics.add_argument("--seed", type=int, default=0)
+
+    regions = verb("regions", "heatmap mass per face region and predicted emotion", inputs=False)
+    regions.add_argument("--data", required=True, help="dataset folder or labels CSV")
+    regions.add_argument("--method", choices=list(METHODS), default="gradcam")
+    regions.add_argument("--limit", type=int, default=1000, help="images to use (1000)")
+    regions.add_argument("--out", default="regions", help="folder for regions.csv and the plot")
+    return parser
+
+
+def _new_folder(path):
+    path = pathlib.Path(path)
+    if path.exists() and any(path.iterdir()):
+        raise GiMeFiveError(f"{path} is not empty; nothing was overwritten: pass another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def load_inputs(inputs, size):
+    """(names, faces uint8 (N, size, size, 3)) for image files and folders; faces are detected."""
+    from gimefive_tf.predict import collect_inputs, prepare, read_rgb
+
+    names, faces = [], []
+    for name, image in progress(collect_inputs(inputs), "reading"):
+        try:
+            image = read_rgb(name) if image is None else image
+        except GiMeFiveError as error:
+            print(f"skipped {name}: {error}", file=sys.stderr)
+            continue
+        face, _, _ = prepare(image, size, "auto", "haar")
+        names.append(name)
+        faces.append(face)
+    if not faces:
+        raise GiMeFiveError("none of the inputs is a readable image")
+    return names, np.stack(faces)
+
+
+def load_data(path, limit, size, seed=0):
+    from gimefive_tf.data import load_arrays, read_dataset
+
+    table = read_dataset(path)
+    if limit and limit < len(table):
+        table = table.subset(np.sort(np.random.default_rng(seed).permutation(len(table))[:limit]))
+    return load_arrays(table, size)
+
+
+def maps(args, model):
+    from gimefive_tf.explain.methods import make_explainer
+    from gimefive_tf.explain.visualize import save_gallery, save_overlay
+    from gimefive_tf.inference import Predictor
+
+    names, faces = load_inputs(args.inputs, model.input_shape[1])
+    explainer = make_explainer(model, args.method, args.layer)
+    heatmaps, targets = explainer(faces, args.target)
+    probabilities = Predictor(model)(faces)
+    out = _new_folder(args.out)
+    rows = []
+    for name, face, heatmap, probs, target in zip(names, faces, heatmaps, probabilities, targets):
+        file = out / f"{pathlib.Path(name).stem}_{args.method}.png"
+        save_overlay(file, face, heatmap, probs, title=pathlib.Path(name).name,
+                     alpha=args.alpha, method=args.method)
+        rows.append({"input": name, "emotion": EMOTIONS[int(probs.argmax())],
+                     "target": EMOTIONS[int(target)], "png": str(file)})
+    predicted = probabilities.argmax(1)
+    for index, emotion in enumerate(EMOTIONS):
+        members = np.flatnonzero(predicted == index)[:8]
+        if len(members):
+            save_gallery(out / f"gallery_{emotion}.png", faces[members], heatmaps[members],
+                         f"{args.method}: predicted {emotion}")
+    if args.json:
+        print_json(rows)
+    else:
+        print(format_table(rows, [("input", "input"), ("emotion", "predicted"),
+                                  ("target", "explained"), ("png", "picture")]))
+
+
+def activations(args, model):
+    import keras
+
+    from gimefive_tf.explain.visualize import save_activation_grid
+    from gimefive_tf.models import feature_layer_names
+
+    names, faces = load_inputs(args.inputs, model.input_shape[1])
+    layers = args.layer or feature_layer_names(model)
+    missing = [name for name in layers if name not in {layer.name for layer in model.layers}]
+    if missing:
+        raise GiMeFiveError(f"no layer {', '.join(missing)}; conv stages: "
+                            f"{', '.join(feature_layer_names(model))}")
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    outputs = probe.predict(faces.astype(np.float32), verbose=0)
+    outputs = outputs if isinstance(outputs, list) else [outputs]
+    out = _new_folder(args.out)
+    files = []
+    for i, name in enumerate(names):
+        for layer, maps in zip(layers, outputs):
+            file = out / f"{pathlib.Path(name).stem}_{layer}.png"
+            save_activation_grid(file, maps[i], f"{pathlib.Path(name).name}: {layer}")
+            files.append(str(file))
+    if args.json:
+        print_json({"layers": layers, "files": files})
+    else:
+        print(f"{len(files)} feature-map grids in {out}")
+
+
+def metrics(args, model):
+    from gimefive_tf.explain.metrics import faithfulness, randomization_check
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown or not methods:
+        raise GiMeFiveError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from "
+                            f"{', '.join(METHODS)}")
+    images, _ = load_data(args.data, args.limit, model.input_shape[1], args.seed)
+    results = faithfulness(model, images, methods, steps=args.steps, seed=args.seed)
+    if args.sanity:
+        results["sanity"] = randomization_check(model, images[:64], methods[0], seed=args.seed)
+    if args.json:
+        print_json(results)
+        return
+    rows = [{"method": name, **{k: f"{v:.4f}" if "auc" in k else f"{v:.2f}"
+                                for k, v in values.items() if k != "images"}}
+            for name, values in results.items() if name != "sanity"]
+    print(format_table(rows, [("method", "method"), ("deletion_auc", "deletion AUC (low)"),
+                              ("insertion_auc", "insertion AUC (high)"),
+                              ("average_drop", "avg drop %"),
+                              ("increase_in_confidence", "increase %")]))
+    if "sanity" in results:
+        sanity = results["sanity"]
+        print(f"randomization check ({sanity['method']}): mean rank correlation "
+              f"{sanity['mean_rank_correlation']:.3f} -> {'passed' if sanity['passed'] else 'FAILED'}")
+
+
+def regions(args, model):
+    import pandas as pd
+
+    from gimefive_tf.explain.methods import make_explainer
+    from gimefive_tf.explain.regions import plot_regions, summarize_regions
+    from gimefive_tf.inference import Predictor
+
+    images, _ = load_data(args.data, args.limit, model.input_shape[1])
+    predictions = Predictor(model)(images, progress=progress).argmax(1)
+    explainer = make_explainer(model, args.method)
+    maps = np.concatenate([explainer(images[i:i + 64], predictions[i:i + 64])[0]
+                           for i in progress(range(0, len(images), 64), "explaining")])
+    rows = summarize_regions(maps, predictions)
+    out = _new_folder(args.out)
+    pd.DataFrame(rows).to_csv(out / "regions.csv", index=False)
+    plot_regions(rows, out / "regions.png", args.method)
+    if args.json:
+        print_json(rows)
+    else:
+        print(format_table([{k: f"{v:.3f}" if isinstance(v, float) else v for k, v in r.items()}
+                            for r in rows], [(k, k) for k in rows[0]]))
+        print(f"written {out / 'regions.csv'} and {out / 'regions.png'}")
+
+
+def main(argv=None):
+    from gimefive_tf.loading import load_model
+
+    args = build_parser().parse_args(argv)
+    model = load_model(args.model)
+    {"maps": maps, "activations": activations, "metrics": metrics, "regions": regions}[
+        args.verb](args, model)
+    return 0
+
+
+def entry_point():
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()

@@ -1,0 +1,161 @@
+"""The explanation interface: every method turns (model, images, targets) into heatmaps in [0, 1].
+
+`Explainer` owns what all methods share: a private clone of the model (the caller's model is
+never touched), target selection (the predicted class by default), batching, resizing to the
+input resolution and per-image normalization. Class-activation methods subclass `CamExplainer`
+and override one hook, `channel_weights`: how the feature map's channels are weighted.
+"""
+
+import numpy as np
+
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.labels import EMOTIONS, label_id
+
+
+def default_layer(model):
+    """The layer whose output CAM methods explain: the last conv stage (stage5_conv for GiMeFive)."""
+    from gimefive_tf.models import feature_layer_names
+
+    names = feature_layer_names(model)
+    if names:
+        return names[-1]
+    four_d = [layer.name for layer in model.layers[1:] if len(layer.output.shape) == 4]
+    if not four_d:
+        raise GiMeFiveError(f"model {model.name} has no convolutional feature map to explain")
+    return four_d[-1]
+
+
+def clone_model(model):
+    """An independent copy with the same weights, so explaining never mutates the caller's model."""
+    import keras
+
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def resolve_targets(target, logits):
+    """Class index per image: the prediction (None), one emotion for all, or one per image."""
+    count = len(logits)
+    if target is None:
+        return np.asarray(logits).argmax(-1).astype(np.int64)
+    if isinstance(target, (list, tuple, np.ndarray)):
+        if len(target) != count:
+            raise GiMeFiveError(f"got {len(target)} targets for {count} images")
+        return np.array([_one_target(t) for t in target], np.int64)
+    return np.full(count, _one_target(target), np.int64)
+
+
+def _one_target(target):
+    index = label_id(target)
+    if index is None:
+        raise GiMeFiveError(f"target {target!r} is not one of {', '.join(EMOTIONS)}")
+    return index
+
+
+def normalize_maps(maps):
+    """Per-image min-max scaling to [0, 1]; a constant map becomes all zeros."""
+    maps = np.nan_to_num(np.asarray(maps, np.float32))
+    low = maps.min(axis=(1, 2), keepdims=True)
+    span = maps.max(axis=(1, 2), keepdims=True) - low
+    return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0).astype(np.float32)
+
+
+class Explainer:
+    """Base class: subclasses implement `raw_maps(images, targets)` -> (N, h, w) float maps."""
+
+    name = None
+
+    def __init__(self, model, layer=None, batch_size=64):
+        self.model = clone_model(model)
+        self.layer = layer
+        self.batch_size = int(batch_size)
+        self.size = tuple(model.input_shape[1:3])
+
+    def __call__(self, images, target=None):
+        """Heatmaps (N, H, W) in [0, 1] at input resolution, and the target class of each image."""
+        import tensorflow as tf
+
+        images = np.asarray(images, np.float32)
+        single = images.ndim == 3
+        if single:
+            images = images[None]
+        if images.ndim != 4 or images.shape[1:3] != self.size:
+            raise GiMeFiveError(f"expected images of shape (N, {self.size[0]}, {self.size[1]}, 3), "
+                                f"got {images.shape}")
+        maps, targets = [], []
+        for start in range(0, len(images), self.batch_size):
+            batch = images[start:start + self.batch_size]
+            logits = np.asarray(self.model(batch, training=False))
+            batch_targets = resolve_targets(
+                target[start:start + self.batch_size]
+                if isinstance(target, (list, tuple, np.ndarray)) else target, logits)
+            raw = np.asarray(self.raw_maps(batch, batch_targets), np.float32)
+            if raw.shape[1:] != self.size:
+                raw = tf.image.resize(raw[..., None], self.size, method="bilinear").numpy()[..., 0]
+            maps.append(normalize_maps(raw))
+            targets.append(batch_targets)
+        maps, targets = np.concatenate(maps), np.concatenate(targets)
+        return (maps[0], targets[0]) if single else (maps, targets)
+
+    def raw_maps(self, images, targets):
+        raise NotImplementedError
+
+
+class CamExplainer(Explainer):
+    """Class activation mapping on a conv feature map A: relu(sum_c w_c * A_c).
+
+    Subclasses override `channel_weights(activations, gradients, images, targets)`, returning
+    weights broadcastable to the activations (N, h, w, C): per channel (N, 1, 1, C) or per
+    position (LayerCAM).
+    """
+
+    needs_gradients = True
+
+    def __init__(self, model, layer=None, batch_size=64):
+        import keras
+
+        super().__init__(model, layer, batch_size)
+        self.layer = layer or default_layer(self.model)
+        try:
+            feature = self.model.get_layer(self.layer).output
+        except ValueError:
+            raise GiMeFiveError(f"model has no layer {self.layer!r}; conv stages: "
+                                f"{', '.join(_four_d_layers(self.model))}") from None
+        if len(feature.shape) != 4:
+            raise GiMeFiveError(f"layer {self.layer!r} has no spatial feature map "
+                                f"(output shape {feature.shape})")
+        self.feature_model = keras.Model(self.model.inputs, [feature, self.model.output])
+
+    def activations_and_gradients(self, images, targets):
+        """Feature maps and d(target logit)/d(feature map), for the whole batch in one graph."""
+        import tensorflow as tf
+
+        if not hasattr(self, "_traced"):
+            self._traced = tf.function(self._activations_and_gradients, reduce_retracing=True)
+        return self._traced(tf.convert_to_tensor(images, tf.float32),
+                            tf.convert_to_tensor(targets, tf.int64))
+
+    def _activations_and_gradients(self, images, targets):
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            activations, logits = self.feature_model(images, training=False)
+            score = tf.reduce_sum(tf.gather(logits, targets, axis=1, batch_dims=1))
+        if not self.needs_gradients:
+            return activations, tf.zeros_like(activations)
+        return activations, tape.gradient(score, activations)
+
+    def raw_maps(self, images, targets):
+        import tensorflow as tf
+
+        activations, gradients = self.activations_and_gradients(images, targets)
+        weights = self.channel_weights(activations, gradients, images, targets)
+        return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1)).numpy()
+
+    def channel_weights(self, activations, gradients, images, targets):
+        raise NotImplementedError
+
+
+def _four_d_layers(model):
+    return [layer.name for layer in model.layers[1:] if len(layer.output.shape) == 4]
