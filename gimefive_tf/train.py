@@ -214,8 +214,18 @@ def _atomic_write_text(path, text):
 
 
 def save_model_atomically(model, path, include_optimizer=True):
+    """Write `path` via a temporary file, so a crash never leaves a half-written model.
+
+    Keras 3 ignores include_optimizer for .keras files (and clone_model copies the compile
+    state); an inference copy is saved as a new, uncompiled functional model over the same
+    layers, which halves the file (no SGD momentum).
+    """
+    import keras
+
+    if not include_optimizer and getattr(model, "optimizer", None) is not None:
+        model = keras.Model(model.inputs, model.outputs, name=model.name)
     tmp = pathlib.Path(path).with_name(f".{pathlib.Path(path).name}.tmp.keras")
-    model.save(tmp, include_optimizer=include_optimizer)
+    model.save(tmp)
     os.replace(tmp, path)
 
 

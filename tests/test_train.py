@@ -48,6 +48,8 @@ def test_run_directory_holds_everything(dataset, tmp_path, capsys):
     assert history["learning_rate"].tolist() == pytest.approx([1e-3, 1e-3])
     best = keras.saving.load_model(out / "best.keras", safe_mode=True)
     assert best.name == "gimefive" and best.input_shape == (None, 32, 32, 3)
+    # an inference model: no optimizer state, so about half the size of last.keras
+    assert (out / "best.keras").stat().st_size < 0.7 * (out / "last.keras").stat().st_size
 
 
 def test_rerun_resumes_without_duplicating_history(dataset, tmp_path):
