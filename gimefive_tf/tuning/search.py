@@ -1,0 +1,155 @@
+"""The search: KerasTuner tuners that record every trial, and the results they leave in DIR.
+
+DIR/kt/            KerasTuner's own project (oracle state, trials): what makes a rerun resume
+DIR/workers/       one JSON per trial: which worker ran it, for how long, how many epochs
+DIR/trials.csv     one row per trial, refreshed whenever a trial ends
+DIR/best.keras, DIR/best_hyperparameters.yaml, DIR/trials.png   at the end of the search
+"""
+
+import json
+import math
+import os
+import pathlib
+import time
+
+import keras_tuner
+import yaml
+
+from gimefive_tf.tuning.space import HYPERPARAMETERS
+
+ORACLES = {"grid": keras_tuner.GridSearch, "random": keras_tuner.RandomSearch,
+           "bayesian": keras_tuner.BayesianOptimization, "hyperband": keras_tuner.Hyperband}
+TRIAL_COLUMNS = ("trial_id", "status", *HYPERPARAMETERS, "val_accuracy", "epochs_run",
+                 "seconds", "worker")
+
+
+class TrialRecorder:
+    """Tuner mixin: per-trial worker/time/epoch files and a refreshed trials.csv."""
+
+    results_dir = None
+
+    def on_trial_begin(self, trial):
+        self._trial_started = time.time()
+        super().on_trial_begin(trial)
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        record = {"trial_id": trial.trial_id, "worker": self.tuner_id,
+                  "seconds": round(time.time() - self._trial_started, 1),
+                  "epochs_run": getattr(self.hypermodel, "epochs_run", None)}
+        folder = pathlib.Path(self.results_dir) / "workers"
+        folder.mkdir(parents=True, exist_ok=True)
+        _atomic_json(folder / f"{trial.trial_id}.json", record)
+        write_trials_csv(self.results_dir)
+
+
+def make_tuner(oracle, hypermodel, out, max_trials, seed, max_epochs=None, strategy=None):
+    """A KerasTuner tuner of the chosen oracle that records trials into `out`."""
+    base = ORACLES[oracle]
+    tuner_class = type(f"GiMeFive{base.__name__}", (TrialRecorder, base), {})
+    kwargs = {"objective": keras_tuner.Objective("val_accuracy", "max"), "seed": seed,
+              "directory": str(pathlib.Path(out) / "kt"), "project_name": "search",
+              "overwrite": False, "max_consecutive_failed_trials": 3,
+              "distribution_strategy": strategy}
+    if oracle == "hyperband":
+        kwargs.update(max_epochs=max_epochs, factor=3, hyperband_iterations=1)
+    else:
+        kwargs["max_trials"] = max_trials
+    tuner = tuner_class(hypermodel, **kwargs)
+    tuner.results_dir = str(out)
+    if oracle == "hyperband" and max_trials:
+        tuner.oracle.max_trials = max_trials
+    return tuner
+
+
+def read_trials(out):
+    """Trial rows from KerasTuner's trial files plus the worker records, in trial order."""
+    out = pathlib.Path(out)
+    rows = []
+    for path in sorted((out / "kt" / "search").glob("trial_*/trial.json")):
+        trial = json.loads(path.read_text())
+        values = trial["hyperparameters"]["values"]
+        metric = trial.get("metrics", {}).get("metrics", {}).get("val_accuracy", {})
+        observations = metric.get("observations", [])
+        best = max((v for o in observations for v in o.get("value", [])), default=None)
+        worker_file = out / "workers" / f"{trial['trial_id']}.json"
+        worker = json.loads(worker_file.read_text()) if worker_file.exists() else {}
+        rows.append({"trial_id": trial["trial_id"], "status": trial["status"],
+                     **{name: _typed(name, values.get(name)) for name in HYPERPARAMETERS},
+                     "val_accuracy": best, "epochs_run": worker.get("epochs_run"),
+                     "seconds": worker.get("seconds"), "worker": worker.get("worker")})
+    return rows
+
+
+def _typed(name, value):
+    """KerasTuner stores boolean choices as 0/1; give them back as booleans."""
+    if value is not None and HYPERPARAMETERS[name][0] is bool:
+        return bool(value)
+    return value
+
+
+def write_trials_csv(out):
+    import pandas as pd
+
+    rows = read_trials(out)
+    path = pathlib.Path(out) / "trials.csv"
+    tmp = path.with_name(f".trials.{os.getpid()}.csv")
+    pd.DataFrame(rows, columns=TRIAL_COLUMNS).to_csv(tmp, index=False)
+    os.replace(tmp, path)
+    return rows
+
+
+def plot_trials(rows, space, path):
+    """Validation accuracy per trial, and per value of each searched hyperparameter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    done = [r for r in rows if r["val_accuracy"] is not None]
+    searched = [name for name, choices in space.items() if len(choices) > 1]
+    panels = 1 + len(searched)
+    columns = min(4, panels)
+    lines = math.ceil(panels / columns)
+    figure, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3 * lines), squeeze=False)
+    axes = axes.ravel()
+    axes[0].plot([int(r["trial_id"]) for r in done], [r["val_accuracy"] for r in done], "o-")
+    axes[0].set_xlabel("trial")
+    axes[0].set_ylabel("best val_accuracy")
+    for axis, name in zip(axes[1:], searched):
+        labels = [str(c) for c in space[name]]
+        for position, choice in enumerate(space[name]):
+            scores = [r["val_accuracy"] for r in done if r[name] == choice]
+            axis.plot([position] * len(scores), scores, "o", alpha=0.7)
+        axis.set_xticks(range(len(labels)), labels, rotation=30)
+        axis.set_title(name, fontsize=9)
+    for axis in axes[panels:]:
+        axis.axis("off")
+    figure.tight_layout()
+    figure.savefig(path, dpi=90)
+    plt.close(figure)
+
+
+def _atomic_json(path, data):
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def save_best(tuner, out):
+    """best.keras and best_hyperparameters.yaml of the best finished trial."""
+    from gimefive_tf.train import save_model_atomically
+
+    best_hp = tuner.get_best_hyperparameters(1)
+    if not best_hp:
+        return None
+    values = {k: _typed(k, v) for k, v in best_hp[0].values.items() if k in HYPERPARAMETERS}
+    (pathlib.Path(out) / "best_hyperparameters.yaml").write_text(
+        yaml.safe_dump(values, sort_keys=False))
+    import warnings
+
+    with warnings.catch_warnings():  # trial checkpoints hold weights, not optimizer state
+        warnings.filterwarnings("ignore", message="Skipping variable loading for optimizer")
+        model = tuner.get_best_models(1)[0]
+    save_model_atomically(model, pathlib.Path(out) / "best.keras", include_optimizer=False)
+    return values
