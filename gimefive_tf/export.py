@@ -1,0 +1,366 @@
+"""`python -m gimefive_tf.export`: SavedModel for TF Serving and TFLite for phones, with a report.
+
+DIR/savedmodel/<name>/<version>/   TF Serving layout, signatures:
+    serving_default  encoded images (JPEG/PNG/BMP bytes, any size, gray or color) [N] string
+                     -> probabilities [N, 6], label [N] string, label_id [N] int
+    predict_pixels   uint8 RGB [N, 64, 64, 3] -> the same outputs
+    explain          uint8 RGB [N, 64, 64, 3] -> the same outputs + heatmap [N, 64, 64] (Grad-CAM)
+DIR/tflite/<name>_{fp32,fp16,int8,cam}.tflite, DIR/tflite/labels.txt
+DIR/report.json    per artifact: size, top-1 agreement and max |probability diff| against the
+                   Keras model on real faces, accuracy on --eval-data, single-image latency.
+"""
+
+import argparse
+import json
+import pathlib
+import shutil
+import time
+
+import numpy as np
+
+from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.labels import EMOTIONS
+
+FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam")
+TFLITE_FILES = {"tflite": "fp32", "tflite-fp16": "fp16", "tflite-int8": "int8",
+                "tflite-cam": "cam"}
+
+
+# ------------------------------------------------------------------------------ graph parts
+
+def _outputs(model, pixels):
+    import tensorflow as tf
+
+    probabilities = tf.nn.softmax(model(tf.cast(pixels, tf.float32), training=False), axis=-1)
+    label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+    label = tf.gather(tf.constant(list(EMOTIONS)), label_id)
+    return {"probabilities": probabilities, "label": label, "label_id": label_id}
+
+
+def gradcam_in_graph(model, pixels, layer):
+    """Grad-CAM of the predicted class with a GradientTape, normalized per image to [0, 1]."""
+    import keras
+    import tensorflow as tf
+
+    feature_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+    with tf.GradientTape() as tape:
+        features, logits = feature_model(tf.cast(pixels, tf.float32), training=False)
+        score = tf.reduce_sum(tf.reduce_max(logits, axis=-1))
+    gradients = tape.gradient(score, features)
+    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    return _finish_cam(tf.reduce_sum(weights * features, axis=-1), pixels.shape[1:3])
+
+
+def _finish_cam(cam, size):
+    import tensorflow as tf
+
+    cam = tf.nn.relu(cam)
+    cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
+    low = tf.reduce_min(cam, axis=(1, 2), keepdims=True)
+    span = tf.reduce_max(cam, axis=(1, 2), keepdims=True) - low
+    return tf.math.divide_no_nan(cam - low, span)
+
+
+def analytic_cam(model, pixels, layer):
+    """Grad-CAM without a gradient engine, for TFLite: (probabilities, heatmap).
+
+    For GiMeFive's head (the explained map -> 2x2 pooling -> global average -> dense ReLU
+    layers -> logits), the spatial mean of d logit / d map is proportional to d logit / d pooled
+    vector, which a forward pass can compute: back through the dense layers with their ReLU masks.
+    """
+    import keras
+    import tensorflow as tf
+
+    names = [layer.name for layer in model.layers]
+    start = names.index(layer)
+    dense = [l for l in model.layers[start + 1:] if isinstance(l, keras.layers.Dense)]
+    between = [l for l in model.layers[start + 1:] if not isinstance(
+        l, (keras.layers.Dense, keras.layers.Dropout))]
+    if not dense or not all(isinstance(l, (keras.layers.MaxPooling2D,
+                                           keras.layers.AveragePooling2D,
+                                           keras.layers.GlobalAveragePooling2D))
+                            for l in between):
+        raise GiMeFiveError("tflite-cam needs a GiMeFive-style head (pooling, global average "
+                            "pooling, dense layers) after the explained layer")
+    hidden_models = keras.Model(model.inputs, [model.get_layer(layer).output]
+                                + [l.output for l in dense[:-1]] + [model.output])
+    outputs = hidden_models(tf.cast(pixels, tf.float32), training=False)
+    features, hidden, logits = outputs[0], outputs[1:-1], outputs[-1]
+    target = tf.argmax(logits, axis=-1)
+    grad = tf.gather(tf.transpose(dense[-1].kernel), target)       # d logit / d last hidden
+    for layer_, activation in zip(reversed(dense[:-1]), reversed(hidden)):
+        grad = grad * tf.cast(activation > 0, grad.dtype)            # through its ReLU
+        grad = tf.matmul(grad, layer_.kernel, transpose_b=True)      # through its weights
+    cam = tf.reduce_sum(grad[:, None, None, :] * features, axis=-1)
+    return tf.nn.softmax(logits, axis=-1), _finish_cam(cam, pixels.shape[1:3])
+
+
+# ---------------------------------------------------------------------------- SavedModel
+
+def export_savedmodel(model, folder, layer, image_size):
+    """Write the TF Serving SavedModel with its three signatures."""
+    import keras
+    import tensorflow as tf
+
+    from gimefive_tf.data.pipeline import decode_image
+
+    pixels_spec = tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="pixels")
+
+    def predict_pixels(pixels):
+        return _outputs(model, pixels)
+
+    def serving_default(images):
+        pixels = tf.map_fn(lambda b: decode_image(b, image_size), images,
+                           fn_output_signature=tf.TensorSpec([image_size, image_size, 3],
+                                                             tf.uint8))
+        return _outputs(model, pixels)
+
+    def explain(pixels):
+        return {**_outputs(model, pixels), "heatmap": gradcam_in_graph(model, pixels, layer)}
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serving_default", serving_default,
+                         input_signature=[tf.TensorSpec([None], tf.string, name="images")])
+    archive.add_endpoint("predict_pixels", predict_pixels, input_signature=[pixels_spec])
+    archive.add_endpoint("explain", explain, input_signature=[pixels_spec])
+    archive.write_out(str(folder), verbose=False)
+
+
+# -------------------------------------------------------------------------------- TFLite
+
+def _lite_function(model, variant, layer, image_size, input_dtype):
+    import tensorflow as tf
+
+    def run(pixels):
+        pixels = tf.cast(pixels, tf.float32)
+        if variant == "cam":
+            probabilities, heatmap = analytic_cam(model, pixels, layer)
+            return {"probabilities": probabilities, "heatmap": heatmap}
+        return {"probabilities": tf.nn.softmax(model(pixels, training=False), axis=-1)}
+
+    from tensorflow.python.framework.convert_to_constants import (
+        convert_variables_to_constants_v2)
+
+    spec = tf.TensorSpec([1, image_size, image_size, 3], input_dtype, name="pixels")
+    # weights become constants: the converter would otherwise keep Keras 3's resource
+    # variables, which the int8 calibrator cannot read
+    return convert_variables_to_constants_v2(tf.function(run).get_concrete_function(spec))
+
+
+def export_tflite(model, path, variant, layer, image_size, calibration=None):
+    """Convert one variant (fp32, fp16, int8, cam); every file takes uint8 RGB [1, size, size, 3].
+
+    Float variants cast their uint8 input in the graph; int8 quantizes a float input that the
+    converter then types as uint8 (scale 1, zero point 0 for pixels 0..255).
+    """
+    import tensorflow as tf
+
+    int8 = variant == "int8"
+    concrete = _lite_function(model, variant, layer, image_size,
+                              tf.float32 if int8 else tf.uint8)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    if variant == "fp16":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.target_spec.supported_types = [tf.float16]
+    if int8:
+        if calibration is None or not len(calibration):
+            raise GiMeFiveError("tflite-int8 needs real faces to calibrate on: pass "
+                                "--calibration-data PATH (e.g. ../shared/datasets/RAF-DB)")
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        converter.representative_dataset = lambda: (
+            [image[None].astype(np.float32)] for image in calibration)
+        # the few float-only ops (PIL's luma rounding) keep float kernels
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                                               tf.lite.OpsSet.TFLITE_BUILTINS]
+        converter.inference_input_type = tf.uint8
+    path.write_bytes(converter.convert())
+
+
+class TFLiteModel:
+    """A .tflite file behind the LiteRT/TFLite interpreter: images -> outputs by name."""
+
+    def __init__(self, path):
+        import warnings
+
+        import tensorflow as tf
+
+        with warnings.catch_warnings():  # deprecated in favour of ai_edge_litert, same runtime
+            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
+            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=2)
+        self.interpreter.allocate_tensors()
+        self.input = self.interpreter.get_input_details()[0]
+        # the converter names outputs Identity, Identity_1...: tell them apart by shape
+        self.outputs = {("probabilities" if len(d["shape"]) == 2 else "heatmap"): d
+                        for d in self.interpreter.get_output_details()}
+
+    def __call__(self, image):
+        self.interpreter.set_tensor(self.input["index"], image[None].astype(self.input["dtype"]))
+        self.interpreter.invoke()
+        return {name: self.interpreter.get_tensor(d["index"])[0]
+                for name, d in self.outputs.items()}
+
+
+# -------------------------------------------------------------------------------- report
+
+def median_latency_ms(function, repeats=50, warmup=5):
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return round(1000 * float(np.median(times)), 3)
+
+
+def compare(reference, probabilities, labels=None):
+    row = {"top1_agreement": float((probabilities.argmax(1) == reference.argmax(1)).mean()),
+           "max_abs_diff": float(np.abs(probabilities - reference).max())}
+    if labels is not None:
+        row["accuracy"] = float((probabilities.argmax(1) == labels).mean())
+    return row
+
+
+def build_report(model, out, artifacts, sample, eval_set=None):
+    """Parity, accuracy and latency of every artifact against the Keras model."""
+    import tensorflow as tf
+
+    reference = tf.nn.softmax(model.predict(sample.astype(np.float32), verbose=0)).numpy()
+    one = sample[:1].astype(np.float32)
+    rows = [{"artifact": "keras", "path": "", "size_mb": None, "top1_agreement": 1.0,
+             "max_abs_diff": 0.0,
+             "latency_ms": median_latency_ms(lambda: model.predict(one, verbose=0))}]
+    if eval_set is not None:
+        eval_probs = tf.nn.softmax(model.predict(eval_set[0].astype(np.float32), verbose=0))
+        rows[0]["accuracy"] = float((np.asarray(eval_probs).argmax(1) == eval_set[1]).mean())
+    for kind, path in artifacts.items():
+        size = sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file()) \
+            if pathlib.Path(path).is_dir() else pathlib.Path(path).stat().st_size
+        row = {"artifact": kind, "path": str(path), "size_mb": round(size / 2 ** 20, 2)}
+        if kind == "savedmodel":
+            loaded = tf.saved_model.load(str(path))
+            run = lambda images: loaded.signatures["predict_pixels"](
+                pixels=tf.constant(images, tf.uint8))["probabilities"].numpy()
+            row.update(compare(reference, run(sample)))
+            row["latency_ms"] = median_latency_ms(lambda: run(sample[:1]))
+            if eval_set is not None:
+                row["accuracy"] = float((run(eval_set[0]).argmax(1) == eval_set[1]).mean())
+        else:
+            lite = TFLiteModel(path)
+            run = lambda images: np.stack([lite(image)["probabilities"] for image in images])
+            row.update(compare(reference, run(sample)))
+            row["latency_ms"] = median_latency_ms(lambda: lite(sample[0]))
+            if eval_set is not None:
+                row["accuracy"] = float((run(eval_set[0]).argmax(1) == eval_set[1]).mean())
+        rows.append(row)
+    return rows
+
+
+# ----------------------------------------------------------------------------------- CLI
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="gimefive-export", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    parser.add_argument("--out", required=True, help="export folder")
+    parser.add_argument("--formats", default="savedmodel,tflite",
+                        help=f"comma-separated, from {','.join(FORMATS)} (savedmodel,tflite)")
+    parser.add_argument("--calibration-data", help="real faces for tflite-int8 calibration")
+    parser.add_argument("--sample-data", help="faces for the parity report (default: the "
+                        "calibration data, else random pixels)")
+    parser.add_argument("--eval-data", help="labeled data: accuracy of every artifact")
+    parser.add_argument("--name", default="gimefive", help="model name in paths (gimefive)")
+    parser.add_argument("--version", type=int, default=1, help="SavedModel version (1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing export of this name and version")
+    parser.add_argument("--limit", type=int, default=200, help="images per data set (200)")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+def _faces(path, limit, size, labels=False):
+    from gimefive_tf.data import load_arrays, read_dataset
+
+    table = read_dataset(path)
+    if limit and limit < len(table):
+        table = table.subset(np.sort(np.random.default_rng(0).permutation(len(table))[:limit]))
+    images, label_ids = load_arrays(table, size)
+    return (images, label_ids) if labels else images
+
+
+def main(argv=None):
+    from gimefive_tf.explain.base import default_layer
+    from gimefive_tf.loading import load_model
+
+    args = build_parser().parse_args(argv)
+    formats = [f.strip() for f in args.formats.split(",") if f.strip()]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise GiMeFiveError(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from "
+                            f"{', '.join(FORMATS)}")
+    if "tflite-int8" in formats and not args.calibration_data:
+        raise GiMeFiveError("tflite-int8 needs real faces to calibrate on: pass "
+                            "--calibration-data PATH (e.g. ../shared/datasets/RAF-DB)")
+    model = load_model(args.model)
+    size = model.input_shape[1]
+    layer = default_layer(model)
+    calibration = _faces(args.calibration_data, args.limit, size) \
+        if args.calibration_data else None
+    out = pathlib.Path(args.out)
+    saved_dir = out / "savedmodel" / args.name / str(args.version)
+    tflite_dir = out / "tflite"
+    targets = ([saved_dir] if "savedmodel" in formats else []) + [
+        tflite_dir / f"{args.name}_{TFLITE_FILES[f]}.tflite" for f in formats if f in TFLITE_FILES]
+    existing = [str(t) for t in targets if t.exists()]
+    if existing and not args.overwrite:
+        raise GiMeFiveError(f"{', '.join(existing)} already exist(s); pass --overwrite or "
+                            "another --version")
+    try:
+        tflite_dir.mkdir(parents=True, exist_ok=True) if any(
+            f in TFLITE_FILES for f in formats) else out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".write_test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as error:
+        raise GiMeFiveError(f"cannot write to {out}: {error.strerror}") from None
+    artifacts = {}
+    for kind in progress(formats, "exporting"):
+        if kind == "savedmodel":
+            if saved_dir.exists():
+                shutil.rmtree(saved_dir)
+            export_savedmodel(model, saved_dir, layer, size)
+            artifacts[kind] = saved_dir
+        else:
+            path = tflite_dir / f"{args.name}_{TFLITE_FILES[kind]}.tflite"
+            export_tflite(model, path, TFLITE_FILES[kind], layer, size, calibration)
+            artifacts[kind] = path
+    if tflite_dir.exists():
+        (tflite_dir / "labels.txt").write_text("\n".join(EMOTIONS) + "\n")
+    if args.sample_data:
+        sample = _faces(args.sample_data, args.limit, size)
+    elif calibration is not None:
+        sample = calibration
+    else:
+        sample = np.random.default_rng(0).integers(0, 256, (32, size, size, 3)).astype(np.uint8)
+    eval_set = _faces(args.eval_data, args.limit, size, labels=True) if args.eval_data else None
+    rows = build_report(model, out, artifacts, sample, eval_set)
+    (out / "report.json").write_text(json.dumps(rows, indent=2))
+    if args.json:
+        print_json(rows)
+    else:
+        columns = [("artifact", "artifact"), ("size_mb", "MB"), ("top1_agreement", "top-1 agree"),
+                   ("max_abs_diff", "max |dp|"), ("latency_ms", "latency ms")]
+        if eval_set is not None:
+            columns.append(("accuracy", "accuracy"))
+        print(format_table([{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()}
+                            for r in rows], columns))
+    return 0
+
+
+def entry_point():
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    entry_point()
