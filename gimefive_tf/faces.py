@@ -11,8 +11,9 @@ import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
 
-DETECTORS = ("haar",)
+DETECTORS = ("haar", "mtcnn")
 DEFAULT_MARGIN = 0.15
+DETECTION_SIDE = 320  # Haar runs on frames scaled to at most this side: 4x faster on 640x480
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,20 +43,88 @@ def _haar_cascade():
     return cascade
 
 
+@functools.lru_cache(maxsize=None)
+def _mtcnn():
+    try:
+        from mtcnn import MTCNN
+    except ImportError:
+        raise GiMeFiveError("the mtcnn detector needs the mtcnn package (pip install mtcnn); "
+                            "or use --detector haar") from None
+    return MTCNN(device="CPU:0")
+
+
 def detect_faces(image, detector="haar", min_size=24):
-    """Faces in an RGB (or gray) uint8 image, largest first, as Boxes."""
+    """Faces in an RGB (or gray) uint8 image, largest first, as Boxes.
+
+    haar: OpenCV's frontal-face cascade (fast, frontal faces); mtcnn: the MTCNN cascade of CNNs
+    from the mtcnn package, which ships its weights (slower, finds turned and small faces).
+    """
     import cv2
 
     if detector not in DETECTORS:
         raise GiMeFiveError(f"detector={detector!r} is not allowed; choose one of "
                             f"{', '.join(DETECTORS)}")
     image = np.asarray(image)
+    if detector == "mtcnn":
+        rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
+        found = _mtcnn().detect_faces(np.ascontiguousarray(rgb[..., :3]))
+        boxes = [Box(int(f["box"][0]), int(f["box"][1]), int(f["box"][2]), int(f["box"][3]),
+                     float(f["confidence"])) for f in found if min(f["box"][2:]) >= min_size]
+        return sorted(boxes, key=lambda b: b.area, reverse=True)
     gray = image if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
+    scale = min(1.0, DETECTION_SIDE / max(gray.shape))
+    if scale < 1:
+        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)
+    side = max(12, int(round(min_size * scale)))
     found = _haar_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                             minSize=(min_size, min_size))
-    boxes = [Box(int(x), int(y), int(w), int(h)) for x, y, w, h in found]
+                                             minSize=(side, side))
+    boxes = [Box(*(int(round(v / scale)) for v in (x, y, w, h))) for x, y, w, h in found]
     return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def iou(a, b):
+    """Intersection over union of two Boxes."""
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    union = a.area + b.area - inter
+    return inter / union if union else 0.0
+
+
+class FaceTracker:
+    """Gives each face a stable id across frames by matching boxes greedily on overlap."""
+
+    def __init__(self, min_iou=0.3, max_missing=10):
+        self.min_iou, self.max_missing = min_iou, max_missing
+        self.tracks = {}  # id -> (box, frames since seen)
+        self.next_id = 1
+
+    def update(self, boxes):
+        """Ids for `boxes`, in the same order."""
+        pairs = sorted(((iou(box, track[0]), i, track_id)
+                        for i, box in enumerate(boxes)
+                        for track_id, track in self.tracks.items()), reverse=True)
+        ids, used = [None] * len(boxes), set()
+        for overlap, i, track_id in pairs:
+            if overlap < self.min_iou or ids[i] is not None or track_id in used:
+                continue
+            ids[i] = track_id
+            used.add(track_id)
+        for i, box in enumerate(boxes):
+            if ids[i] is None:
+                ids[i] = self.next_id
+                self.next_id += 1
+        for track_id in list(self.tracks):
+            if track_id not in ids:
+                box, missing = self.tracks[track_id]
+                if missing + 1 > self.max_missing:
+                    del self.tracks[track_id]
+                else:
+                    self.tracks[track_id] = (box, missing + 1)
+        for i, box in enumerate(boxes):
+            self.tracks[ids[i]] = (box, 0)
+        return ids
 
 
 def crop_face(image, box, size=64, margin=DEFAULT_MARGIN):

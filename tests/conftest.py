@@ -20,7 +20,7 @@ def shared_datasets():
     return None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def datasets_dir():
     path = shared_datasets()
     if path is None:

@@ -1,0 +1,128 @@
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import cv2
+import numpy as np
+import pytest
+
+from gimefive_tf.cli import run_cli
+from gimefive_tf.models import create_model
+from gimefive_tf.video import CSV_HEADER, main as video_main
+from test_frames import detectable_faces, write_video
+
+
+@pytest.fixture(scope="module")
+def model_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("m") / "tiny.keras"
+    create_model("gimefive", base_filters=8).save(path)
+    return str(path)
+
+
+def scene(faces, size=(240, 320)):
+    """A grey frame with the given faces pasted side by side at 110 px."""
+    frame = np.full((*size, 3), 90, np.uint8)
+    for i, face in enumerate(faces):
+        x = 30 + i * 150
+        frame[60:170, x:x + 110] = cv2.resize(face, (110, 110))
+    return frame
+
+
+@pytest.fixture(scope="module")
+def clip(datasets_dir, tmp_path_factory):
+    first, second = detectable_faces(datasets_dir, 2)
+    frames = [scene([first])] * 8 + [scene([])] * 6 + [scene([first, second])] * 8
+    path = tmp_path_factory.mktemp("v") / "clip.avi"
+    write_video(path, frames)
+    return path
+
+
+@pytest.mark.data
+def test_annotated_video_csv_and_summary(clip, model_path, tmp_path, capsys):
+    out = tmp_path / "annotated.mp4"
+    assert video_main([str(clip), "--model", model_path, "--out", str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 22 and not summary["interrupted"]
+    rows = list(csv.DictReader(open(tmp_path / "annotated.csv")))
+    assert tuple(rows[0]) == CSV_HEADER
+    frames = [int(r["frame"]) for r in rows]
+    single = {f for f in frames if f < 8}
+    assert len(single) >= 6                                   # most face frames detected
+    assert not any(8 <= f < 14 for f in frames)               # none on empty frames
+    pair = [f for f in frames if f >= 14]
+    assert max(collections_count(pair).values()) == 2         # two faces in the last segment
+    for row in rows:
+        assert abs(sum(float(row[e]) for e in CSV_HEADER[8:]) - 1) < 1e-3
+    capture = cv2.VideoCapture(str(out))
+    count = 0
+    while capture.read()[0]:
+        count += 1
+    assert count == 22
+    assert (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (320, 240)
+    assert (tmp_path / "annotated.png").exists()
+
+
+def collections_count(values):
+    import collections
+
+    return collections.Counter(values)
+
+
+def test_video_without_faces_is_fine(tmp_path, model_path, capsys):
+    write_video(tmp_path / "empty.avi", [np.full((240, 320, 3), 90, np.uint8)] * 5)
+    assert video_main([str(tmp_path / "empty.avi"), "--model", model_path]) == 0
+    assert "5 frames, no faces found" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nothing.mp4"], "does not exist"),
+    (["--camera", "7"], "camera 7 is not available"),
+    ([], "pass a video file or --camera N"),
+])
+def test_bad_sources_are_one_line(args, message, model_path, capsys):
+    assert run_cli(video_main, args + ["--model", model_path]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_unreadable_video_is_a_clear_error(tmp_path, model_path, capsys):
+    (tmp_path / "junk.mp4").write_bytes(b"\x00" * 1000)
+    assert run_cli(video_main, [str(tmp_path / "junk.mp4"), "--model", model_path]) == 2
+    assert "cannot read" in capsys.readouterr().err
+
+
+@pytest.mark.data
+def test_ctrl_c_leaves_a_playable_video(datasets_dir, model_path, tmp_path):
+    (face,) = detectable_faces(datasets_dir, 1)
+    write_video(tmp_path / "long.avi", [scene([face])] * 400)
+    out = tmp_path / "partial.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "gimefive_tf.video", str(tmp_path / "long.avi"),
+                                "--model", model_path, "--out", str(out), "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "partial.csv").exists():
+        time.sleep(0.2)
+    time.sleep(4)
+    process.send_signal(signal.SIGINT)
+    stdout, _ = process.communicate(timeout=120)
+    assert process.returncode == 0
+    summary = json.loads(stdout)
+    assert summary["interrupted"] and 0 < summary["frames"] < 400
+    capture = cv2.VideoCapture(str(out))
+    played = 0
+    while capture.read()[0]:
+        played += 1
+    assert played == summary["frames"]
+
+
+def test_mtcnn_detector_finds_the_demo_face():
+    from skimage import data
+
+    from gimefive_tf.faces import detect_faces
+
+    boxes = detect_faces(data.astronaut(), "mtcnn")
+    assert boxes and 150 < boxes[0].x + boxes[0].w / 2 < 260 and boxes[0].score > 0.9
