@@ -43,7 +43,7 @@ def gradcam_in_graph(model, pixels, layer):
     import keras
     import tensorflow as tf
 
-    feature_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.output])
+    feature_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.outputs[0]])
     with tf.GradientTape() as tape:
         features, logits = feature_model(tf.cast(pixels, tf.float32), training=False)
         score = tf.reduce_sum(tf.reduce_max(logits, axis=-1))
@@ -84,7 +84,7 @@ def analytic_cam(model, pixels, layer):
         raise GiMeFiveError("tflite-cam needs a GiMeFive-style head (pooling, global average "
                             "pooling, dense layers) after the explained layer")
     hidden_models = keras.Model(model.inputs, [model.get_layer(layer).output]
-                                + [l.output for l in dense[:-1]] + [model.output])
+                                + [l.output for l in dense[:-1]] + [model.outputs[0]])
     outputs = hidden_models(tf.cast(pixels, tf.float32), training=False)
     features, hidden, logits = outputs[0], outputs[1:-1], outputs[-1]
     target = tf.argmax(logits, axis=-1)

@@ -13,7 +13,7 @@ from gimefive_tf.errors import GiMeFiveError
 
 DETECTORS = ("haar", "mtcnn")
 DEFAULT_MARGIN = 0.15
-DETECTION_SIDE = 320  # Haar runs on frames scaled to at most this side: 4x faster on 640x480
+VIDEO_DETECTION_SIDE = 320  # video frames are searched at this size: 4x faster on 640x480
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,11 +53,12 @@ def _mtcnn():
     return MTCNN(device="CPU:0")
 
 
-def detect_faces(image, detector="haar", min_size=24):
+def detect_faces(image, detector="haar", min_size=24, max_side=None):
     """Faces in an RGB (or gray) uint8 image, largest first, as Boxes.
 
     haar: OpenCV's frontal-face cascade (fast, frontal faces); mtcnn: the MTCNN cascade of CNNs
     from the mtcnn package, which ships its weights (slower, finds turned and small faces).
+    max_side: search a copy scaled down to this side (faster, for video); None: full size.
     """
     import cv2
 
@@ -72,7 +73,7 @@ def detect_faces(image, detector="haar", min_size=24):
                      float(f["confidence"])) for f in found if min(f["box"][2:]) >= min_size]
         return sorted(boxes, key=lambda b: b.area, reverse=True)
     gray = image if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
-    scale = min(1.0, DETECTION_SIDE / max(gray.shape))
+    scale = min(1.0, max_side / max(gray.shape)) if max_side else 1.0
     if scale < 1:
         gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     gray = cv2.equalizeHist(gray)

@@ -16,7 +16,8 @@ import numpy as np
 
 from gimefive_tf.cli import format_table, print_json, progress, run_cli
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.faces import DETECTORS, FaceTracker, crop_face, detect_faces
+from gimefive_tf.faces import (DETECTORS, VIDEO_DETECTION_SIDE, FaceTracker, crop_face,
+                               detect_faces)
 from gimefive_tf.labels import EMOTIONS
 
 CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion") + EMOTIONS
@@ -43,7 +44,7 @@ class FrameAnalyzer:
 
     def __call__(self, rgb):
         """[(face_id, box, smoothed probabilities, heatmap or None)] for the faces in `rgb`."""
-        boxes = detect_faces(rgb, self.detector)
+        boxes = detect_faces(rgb, self.detector, max_side=VIDEO_DETECTION_SIDE)
         if not boxes:
             self.tracker.update([])
             return []

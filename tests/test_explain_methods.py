@@ -102,3 +102,10 @@ def test_bad_targets_and_shapes(images):
         explainer(images, target="neutral")
     with pytest.raises(GiMeFiveError, match="expected images of shape"):
         explainer(np.zeros((2, 16, 16, 3)))
+
+
+def test_models_whose_outputs_are_a_list_work_too(images):
+    # keras.Model(inputs, [logits]) (how inference copies are saved) has a list as .output
+    base = quadrant_model()
+    wrapped = keras.Model(base.inputs, base.outputs)
+    np.testing.assert_allclose(heatmaps(wrapped, images), heatmaps(base, images), atol=1e-6)

@@ -125,7 +125,7 @@ class CamExplainer(Explainer):
         if len(feature.shape) != 4:
             raise GiMeFiveError(f"layer {self.layer!r} has no spatial feature map "
                                 f"(output shape {feature.shape})")
-        self.feature_model = keras.Model(self.model.inputs, [feature, self.model.output])
+        self.feature_model = keras.Model(self.model.inputs, [feature, self.model.outputs[0]])
 
     def activations_and_gradients(self, images, targets):
         """Feature maps and d(target logit)/d(feature map), for the whole batch in one graph."""
