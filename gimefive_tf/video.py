@@ -95,6 +95,18 @@ def draw(frame_bgr, results, margin=0.15, alpha=0.4):
     return frame_bgr
 
 
+def require_gui():
+    """GiMeFiveError unless OpenCV can open a window (opencv-python-headless cannot)."""
+    import cv2
+
+    try:
+        cv2.namedWindow("gimefive")
+        cv2.destroyWindow("gimefive")
+    except cv2.error:
+        raise GiMeFiveError("--show needs OpenCV with a GUI (pip install opencv-python) and a "
+                            "display; write --out annotated.mp4 instead") from None
+
+
 def open_source(source, camera=None):
     import cv2
 
@@ -234,6 +246,8 @@ def main(argv=None):
     for path in (args.out, csv_path, plot_path):
         if path and pathlib.Path(path).exists():
             raise GiMeFiveError(f"{path} already exists; nothing was overwritten")
+    if args.show:
+        require_gui()
     capture, name = open_source(args.input, args.camera)
     analyzer = FrameAnalyzer(load_model(args.model), args.detector, args.explain, args.smooth)
     import cv2

@@ -82,6 +82,7 @@ def test_video_without_faces_is_fine(tmp_path, model_path, capsys):
     (["nothing.mp4"], "does not exist"),
     (["--camera", "7"], "camera 7 is not available"),
     ([], "pass a video file or --camera N"),
+    (["x.mp4", "--show"], "--show needs OpenCV with a GUI"),
 ])
 def test_bad_sources_are_one_line(args, message, model_path, capsys):
     assert run_cli(video_main, args + ["--model", model_path]) == 2

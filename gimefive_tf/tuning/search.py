@@ -73,7 +73,8 @@ def read_trials(out):
         observations = metric.get("observations", [])
         best = max((v for o in observations for v in o.get("value", [])), default=None)
         worker_file = out / "workers" / f"{trial['trial_id']}.json"
-        worker = json.loads(worker_file.read_text()) if worker_file.exists() else {}
+        worker = json.loads(worker_file.read_text()) if worker_file.exists() else {
+            "epochs_run": len(observations) or None}  # without its record, KerasTuner's steps
         rows.append({"trial_id": trial["trial_id"], "status": trial["status"],
                      **{name: _typed(name, values.get(name)) for name in HYPERPARAMETERS},
                      "val_accuracy": best, "epochs_run": worker.get("epochs_run"),
