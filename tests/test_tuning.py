@@ -113,3 +113,18 @@ def test_chief_and_two_workers_share_a_search(dataset, tmp_path):
     trials = pd.read_csv(f"{out}/trials.csv")
     assert len(trials) == 4 and (trials["status"] == "COMPLETED").all()
     assert set(trials["worker"]) == {"tuner0", "tuner1"}
+
+
+@pytest.mark.parametrize("oracle", ["grid", "random", "bayesian", "hyperband"])
+def test_every_oracle_builds_a_tuner(oracle, dataset, tmp_path):
+    from gimefive_tf.data import read_dataset, stratified_split
+    from gimefive_tf.tuning.hypermodel import GiMeFiveHyperModel
+    from gimefive_tf.tuning.search import make_tuner
+
+    train, val = stratified_split(read_dataset(dataset), 0.4)
+    space = {"learning_rate": [0.01, 0.001], "fc_depth": [2, 3]}
+    hypermodel = GiMeFiveHyperModel(space, train, val, {"conv_depth": 3}, epochs_cap=1)
+    tuner = make_tuner(oracle, hypermodel, tmp_path / oracle, max_trials=2, seed=0, max_epochs=3)
+    assert tuner.oracle.max_trials == 2
+    names = set(tuner.oracle.hyperparameters.values)
+    assert {"learning_rate", "fc_depth", "conv_depth"} <= names
