@@ -7,7 +7,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from gimefive_tf.errors import GiMeFiveError  # noqa: E402
 from gimefive_tf.labels import EMOTIONS  # noqa: E402
+from gimefive_tf.loading import load_model  # noqa: E402
 from gimefive_tf.models import available, create_model  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["EMOTIONS", "GiMeFiveError", "available", "create_model", "__version__"]
+__all__ = ["EMOTIONS", "GiMeFiveError", "available", "create_model", "load_model", "__version__"]
