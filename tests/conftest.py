@@ -31,3 +31,13 @@ def datasets_dir():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def model_path(tmp_path_factory):
+    """A small untrained GiMeFive (base width 8, 64x64 input) saved as .keras, for CLI tests."""
+    from gimefive_tf.models import create_model
+
+    path = tmp_path_factory.mktemp("model") / "tiny.keras"
+    create_model("gimefive", base_filters=8).save(path)
+    return str(path)

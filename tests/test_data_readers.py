@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from fixtures import (make_fer2013_csv, make_folders_dataset, make_rafdb_dataset,

@@ -9,7 +9,6 @@ from gimefive_tf.explain.__main__ import main as explain_main
 from gimefive_tf.explain.metrics import (constant, deletion_insertion, faithfulness,
                                          randomization_check)
 from gimefive_tf.explain.regions import region_shares, summarize_regions
-from gimefive_tf.models import create_model
 from test_explain_methods import quadrant_model
 
 
@@ -60,11 +59,6 @@ def test_region_shares_and_summary():
     assert rows[3]["lower"] == pytest.approx(0.35) and rows[1]["images"] == 0
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("m") / "tiny.keras"
-    create_model("gimefive", base_filters=8).save(path)
-    return str(path)
 
 
 def test_maps_and_activations_write_pictures(tmp_path, model_path, capsys):

@@ -1,7 +1,6 @@
 import json
 import os
 
-import cv2
 import numpy as np
 import pytest
 import tensorflow as tf

@@ -1,20 +1,13 @@
 import json
 
-import numpy as np
 import pytest
 
 from fixtures import write_image
 from gimefive_tf.cli import run_cli
 from gimefive_tf.labels import EMOTIONS
-from gimefive_tf.models import create_model
 from gimefive_tf.predict import main as predict_main
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("model") / "tiny.keras"
-    create_model("gimefive", base_filters=8).save(path)
-    return str(path)
 
 
 def test_default_input_is_a_real_face_found_and_cropped(model_path, tmp_path, capsys):

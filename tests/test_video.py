@@ -10,16 +10,10 @@ import numpy as np
 import pytest
 
 from gimefive_tf.cli import run_cli
-from gimefive_tf.models import create_model
 from gimefive_tf.video import CSV_HEADER, main as video_main
 from test_frames import detectable_faces, write_video
 
 
-@pytest.fixture(scope="module")
-def model_path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("m") / "tiny.keras"
-    create_model("gimefive", base_filters=8).save(path)
-    return str(path)
 
 
 def scene(faces, size=(240, 320)):
