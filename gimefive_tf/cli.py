@@ -18,6 +18,15 @@ def run_cli(main, argv=None):
         return 130
 
 
+def command(main):
+    """The console-script entry point of `main(argv)`: exit with run_cli's status."""
+
+    def entry_point():
+        raise SystemExit(run_cli(main))
+
+    return entry_point
+
+
 def print_json(data):
     """Print `data` as indented JSON on stdout, for machines."""
     json.dump(data, sys.stdout, indent=2)

@@ -18,7 +18,7 @@ import time
 
 import numpy as np
 
-from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.cli import command, format_table, print_json, progress
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
@@ -223,7 +223,7 @@ def compare(reference, probabilities, labels=None):
     return row
 
 
-def build_report(model, out, artifacts, sample, eval_set=None):
+def build_report(model, artifacts, sample, eval_set=None):
     """Parity, accuracy and latency of every artifact against the Keras model."""
     import tensorflow as tf
 
@@ -344,7 +344,7 @@ def main(argv=None):
     else:
         sample = np.random.default_rng(0).integers(0, 256, (32, size, size, 3)).astype(np.uint8)
     eval_set = _faces(args.eval_data, args.limit, size, labels=True) if args.eval_data else None
-    rows = build_report(model, out, artifacts, sample, eval_set)
+    rows = build_report(model, artifacts, sample, eval_set)
     (out / "report.json").write_text(json.dumps(rows, indent=2))
     if args.json:
         print_json(rows)
@@ -358,8 +358,7 @@ def main(argv=None):
     return 0
 
 
-def entry_point():
-    raise SystemExit(run_cli(main))
+entry_point = command(main)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import sys
 
 import numpy as np
 
-from gimefive_tf.cli import print_json, progress, run_cli
+from gimefive_tf.cli import command, print_json, progress
 from gimefive_tf.data.readers import IMAGE_EXTENSIONS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
@@ -132,8 +132,7 @@ def main(argv=None):
     return 0
 
 
-def entry_point():
-    raise SystemExit(run_cli(main))
+entry_point = command(main)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import time
 
 import yaml
 
-from gimefive_tf.cli import print_json, run_cli
+from gimefive_tf.cli import command, print_json
 from gimefive_tf.data.augment import AugmentConfig
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.layers import check_choice
@@ -243,7 +243,10 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
             self.best = max((row["val_accuracy"] for row in history), default=-math.inf)
             best_epoch = max(history, key=lambda r: r["val_accuracy"])["epoch"] if history else 0
             self.wait = len(history) - best_epoch if history else 0
-            self.stopped_early = False
+
+        def should_stop(self):
+            """Early stopping's verdict on the epochs so far (also after a resume)."""
+            return config.early_stopping and bool(self.history) and self.wait >= config.patience
 
         def on_epoch_begin(self, epoch, logs=None):
             reseed_layers(self.model, config.seed, epoch)
@@ -279,8 +282,7 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
             if improved:
                 save_model_atomically(inference_model, run / "best.keras", include_optimizer=False)
             save_model_atomically(self.model, run / "last.keras")
-            if config.early_stopping and self.wait >= config.patience:
-                self.stopped_early = True
+            if self.should_stop():
                 self.model.stop_training = True
 
     return RunRecorder()
@@ -384,9 +386,7 @@ def train(config, out, verbose=2):
     val_dataset = one_hot_batches(make_dataset(val_table, 256, image_size), num_classes)
     test_dataset = make_dataset(test_table, 256, image_size) if test_table else None
     recorder = _make_recorder(run, config, inference_model, steps_per_epoch, history, test_dataset)
-    finished = done >= config.epochs or (
-        config.early_stopping and history and recorder.wait >= config.patience)
-    if not finished:
+    if done < config.epochs and not recorder.should_stop():
         training_model.fit(
             stream, epochs=config.epochs, initial_epoch=done, steps_per_epoch=steps_per_epoch,
             validation_data=val_dataset, verbose=verbose, shuffle=False,
@@ -397,7 +397,7 @@ def train(config, out, verbose=2):
     best = max(history, key=lambda r: r["val_accuracy"]) if history else {}
     return {"run": str(run.path), "epochs_run": len(history), "resumed_from_epoch": done,
             "best_epoch": best.get("epoch"), "best_val_accuracy": best.get("val_accuracy"),
-            "stopped_early": recorder.stopped_early or bool(finished and done < config.epochs),
+            "stopped_early": recorder.should_stop(),
             "train_images": len(train_table), "val_images": len(val_table),
             "test_images": len(test_table) if test_table else 0,
             "train_seconds": round(sum(r["epoch_seconds"] for r in history), 1)}
@@ -535,8 +535,7 @@ def main(argv=None):
     return 0
 
 
-def entry_point():
-    raise SystemExit(run_cli(main))
+entry_point = command(main)
 
 
 if __name__ == "__main__":

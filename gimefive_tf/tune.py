@@ -10,7 +10,7 @@ import argparse
 import os
 import pathlib
 
-from gimefive_tf.cli import print_json, run_cli
+from gimefive_tf.cli import command, print_json
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.tuning.search import ORACLES
 from gimefive_tf.tuning.space import SPACES_DIR
@@ -105,8 +105,7 @@ def main(argv=None):
     return 0
 
 
-def entry_point():
-    raise SystemExit(run_cli(main))
+entry_point = command(main)
 
 
 if __name__ == "__main__":

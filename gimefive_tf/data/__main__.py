@@ -4,7 +4,7 @@ import argparse
 import pathlib
 import sys
 
-from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.cli import command, format_table, print_json, progress
 from gimefive_tf.data.readers import FER2013_USAGES, LAYOUTS, read_dataset
 from gimefive_tf.labels import EMOTIONS
 
@@ -170,8 +170,7 @@ def main(argv=None):
     return 0
 
 
-def entry_point():
-    raise SystemExit(run_cli(main))
+entry_point = command(main)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.cli import command, format_table, print_json, progress
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.methods import METHODS
 from gimefive_tf.labels import EMOTIONS
@@ -219,8 +219,7 @@ def main(argv=None):
     return 0
 
 
-def entry_point():
-    raise SystemExit(run_cli(main))
+entry_point = command(main)
 
 
 if __name__ == "__main__":

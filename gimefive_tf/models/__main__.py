@@ -2,7 +2,7 @@
 
 import argparse
 
-from gimefive_tf.cli import format_table, print_json, progress, run_cli
+from gimefive_tf.cli import command, format_table, print_json, progress
 from gimefive_tf.models.presets import available, create_model, get_preset
 from gimefive_tf.models.summary import describe
 
@@ -34,8 +34,7 @@ def main(argv=None):
     return 0
 
 
-def entry_point():
-    raise SystemExit(run_cli(main))
+entry_point = command(main)
 
 
 if __name__ == "__main__":
