@@ -9,6 +9,7 @@ from gimefive_tf.explain.__main__ import main as explain_main
 from gimefive_tf.explain.metrics import (constant, deletion_insertion, faithfulness,
                                          randomization_check)
 from gimefive_tf.explain.regions import region_shares, summarize_regions
+from gimefive_tf.models import create_model
 from test_explain_methods import quadrant_model
 
 
@@ -45,6 +46,13 @@ def test_randomization_check_sees_the_weights_change():
     report = randomization_check(model, images, "gradcam")
     assert set(report) == {"method", "mean_rank_correlation", "threshold", "passed", "images"}
     assert -1 <= report["mean_rank_correlation"] <= 1
+    # the quadrant mask, not the weights, shapes these maps: re-initializing leaves them alike,
+    # and the check says so
+    assert report["mean_rank_correlation"] > 0.5 and not report["passed"]
+    # a conv net's maps come from its weights: another initialization gives unrelated maps
+    gimefive = create_model("gimefive", input_size=32, conv_depth=3, base_filters=8)
+    report = randomization_check(gimefive, images, "gradcam")
+    assert report["mean_rank_correlation"] < 0.5 and report["passed"]
 
 
 def test_region_shares_and_summary():
