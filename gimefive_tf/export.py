@@ -119,8 +119,9 @@ def export_savedmodel(model, folder, layer, image_size):
     def explain(pixels):
         return {**_outputs(model, pixels), "heatmap": gradcam_in_graph(model, pixels, layer)}
 
+    # No archive.track(model): the endpoints already capture every variable they use, and
+    # tracking the Keras wrappers too stores each weight twice (keras-team/keras#23553).
     archive = keras.export.ExportArchive()
-    archive.track(model)
     archive.add_endpoint("serving_default", serving_default,
                          input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     archive.add_endpoint("predict_pixels", predict_pixels, input_signature=[pixels_spec])

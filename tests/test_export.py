@@ -58,6 +58,16 @@ def test_savedmodel_serves_encoded_images_of_any_size_and_channels(exported, tmp
     assert np.abs(heat - keras_maps).max() < 1e-3
 
 
+def test_savedmodel_stores_each_weight_once(exported):
+    """Keras' ExportArchive.track() would store every weight twice (keras-team/keras#23553)."""
+    root, model = exported
+    reader = tf.train.load_checkpoint(
+        str(root / "out" / "savedmodel" / "gimefive" / "1" / "variables" / "variables"))
+    stored = sum(int(np.prod(shape)) for key, shape in reader.get_variable_to_shape_map().items()
+                 if key.endswith("VARIABLE_VALUE"))
+    assert stored == model.count_params()
+
+
 def test_tflite_variants_match_the_keras_model(exported):
     root, model = exported
     pixels = np.random.default_rng(3).integers(0, 256, (8, 64, 64, 3)).astype(np.uint8)
