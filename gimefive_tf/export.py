@@ -26,6 +26,9 @@ FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam")
 TFLITE_FILES = {"tflite": "fp32", "tflite-fp16": "fp16", "tflite-int8": "int8",
                 "tflite-cam": "cam"}
 
+NEEDS_CALIBRATION = ("tflite-int8 needs real faces to calibrate on: pass --calibration-data "
+                     "PATH (e.g. ../shared/datasets/RAF-DB)")
+
 
 # ------------------------------------------------------------------------------ graph parts
 
@@ -167,8 +170,7 @@ def export_tflite(model, path, variant, layer, image_size, calibration=None):
         converter.target_spec.supported_types = [tf.float16]
     if int8:
         if calibration is None or not len(calibration):
-            raise GiMeFiveError("tflite-int8 needs real faces to calibrate on: pass "
-                                "--calibration-data PATH (e.g. ../shared/datasets/RAF-DB)")
+            raise GiMeFiveError(NEEDS_CALIBRATION)
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.representative_dataset = lambda: (
             [image[None].astype(np.float32)] for image in calibration)
@@ -224,6 +226,18 @@ def compare(reference, probabilities, labels=None):
     return row
 
 
+def _artifact_runner(kind, path):
+    """uint8 images [N, size, size, 3] -> probabilities [N, 6] through one exported artifact."""
+    import tensorflow as tf
+
+    if kind == "savedmodel":
+        predict = tf.saved_model.load(str(path)).signatures["predict_pixels"]
+        return lambda images: predict(pixels=tf.constant(images, tf.uint8))[
+            "probabilities"].numpy()
+    lite = TFLiteModel(path)
+    return lambda images: np.stack([lite(image)["probabilities"] for image in images])
+
+
 def build_report(model, artifacts, sample, eval_set=None):
     """Parity, accuracy and latency of every artifact against the Keras model."""
     import tensorflow as tf
@@ -240,21 +254,11 @@ def build_report(model, artifacts, sample, eval_set=None):
         size = sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file()) \
             if pathlib.Path(path).is_dir() else pathlib.Path(path).stat().st_size
         row = {"artifact": kind, "path": str(path), "size_mb": round(size / 2 ** 20, 2)}
-        if kind == "savedmodel":
-            loaded = tf.saved_model.load(str(path))
-            run = lambda images: loaded.signatures["predict_pixels"](
-                pixels=tf.constant(images, tf.uint8))["probabilities"].numpy()
-            row.update(compare(reference, run(sample)))
-            row["latency_ms"] = median_latency_ms(lambda: run(sample[:1]))
-            if eval_set is not None:
-                row["accuracy"] = float((run(eval_set[0]).argmax(1) == eval_set[1]).mean())
-        else:
-            lite = TFLiteModel(path)
-            run = lambda images: np.stack([lite(image)["probabilities"] for image in images])
-            row.update(compare(reference, run(sample)))
-            row["latency_ms"] = median_latency_ms(lambda: lite(sample[0]))
-            if eval_set is not None:
-                row["accuracy"] = float((run(eval_set[0]).argmax(1) == eval_set[1]).mean())
+        run = _artifact_runner(kind, path)
+        row.update(compare(reference, run(sample)))
+        row["latency_ms"] = median_latency_ms(lambda: run(sample[:1]))
+        if eval_set is not None:
+            row["accuracy"] = float((run(eval_set[0]).argmax(1) == eval_set[1]).mean())
         rows.append(row)
     return rows
 
@@ -301,8 +305,7 @@ def main(argv=None):
         raise GiMeFiveError(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from "
                             f"{', '.join(FORMATS)}")
     if "tflite-int8" in formats and not args.calibration_data:
-        raise GiMeFiveError("tflite-int8 needs real faces to calibrate on: pass "
-                            "--calibration-data PATH (e.g. ../shared/datasets/RAF-DB)")
+        raise GiMeFiveError(NEEDS_CALIBRATION)
     model = load_model(args.model)
     size = model.input_shape[1]
     layer = default_layer(model)
@@ -318,8 +321,8 @@ def main(argv=None):
         raise GiMeFiveError(f"{', '.join(existing)} already exist(s); pass --overwrite or "
                             "another --version")
     try:
-        tflite_dir.mkdir(parents=True, exist_ok=True) if any(
-            f in TFLITE_FILES for f in formats) else out.mkdir(parents=True, exist_ok=True)
+        (tflite_dir if any(f in TFLITE_FILES for f in formats) else out).mkdir(
+            parents=True, exist_ok=True)
         probe = out / ".write_test"
         probe.write_text("")
         probe.unlink()

@@ -128,6 +128,16 @@ class FaceTracker:
         return ids
 
 
+def crop_square(box, margin=DEFAULT_MARGIN):
+    """(x0, y0, side): the square around `box` grown by `margin` per side, in image pixels.
+
+    The one definition of a face crop's extent: crop_face cuts it and video draws on it.
+    """
+    side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
+    cx, cy = box.x + box.w / 2, box.y + box.h / 2
+    return int(round(cx - side / 2)), int(round(cy - side / 2)), side
+
+
 def crop_face(image, box, size=64, margin=DEFAULT_MARGIN):
     """The square crop around `box`, grown by `margin` per side, as uint8 RGB size x size.
 
@@ -139,9 +149,7 @@ def crop_face(image, box, size=64, margin=DEFAULT_MARGIN):
     image = np.asarray(image)
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=-1)
-    side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
-    cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
+    x0, y0, side = crop_square(box, margin)
     pad = max(0, -x0, -y0, x0 + side - image.shape[1], y0 + side - image.shape[0])
     if pad:
         image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)

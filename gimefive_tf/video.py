@@ -17,7 +17,7 @@ import numpy as np
 from gimefive_tf.cli import command, format_table, print_json, progress
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces import (DETECTORS, VIDEO_DETECTION_SIDE, FaceTracker, crop_face,
-                               detect_faces)
+                               crop_square, detect_faces)
 from gimefive_tf.labels import EMOTIONS
 
 CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion") + EMOTIONS
@@ -72,9 +72,7 @@ def draw(frame_bgr, results, margin=0.15, alpha=0.4):
         emotion = EMOTIONS[int(np.argmax(probs))]
         color = COLORS[emotion][::-1]
         if heatmap is not None:
-            side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
-            x0 = int(round(box.x + box.w / 2 - side / 2))
-            y0 = int(round(box.y + box.h / 2 - side / 2))
+            x0, y0, side = crop_square(box, margin)
             xa, ya, xb, yb = max(0, x0), max(0, y0), min(width, x0 + side), min(height, y0 + side)
             if xb > xa and yb > ya:
                 heat = cv2.resize(colorize(heatmap)[..., ::-1], (side, side))
