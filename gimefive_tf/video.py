@@ -1,9 +1,12 @@
 """`python -m gimefive_tf.video INPUT | --camera N`: faces -> emotions -> heatmaps, frame by frame.
 
-Writes the annotated video (same size and fps: a box per face, the dominant emotion above it,
-the six scores beside it, the Grad-CAM heatmap blended on the face), a per-frame CSV
-`frame,time_s,face_id,x,y,w,h,emotion,happiness,...,fear`, a plot of the scores over time per
-face, and prints a summary. Ctrl-C stops cleanly: everything written so far stays playable.
+Every frame goes through the library's face pipeline (gimefive_tf.analyze: detect, frame like
+the training faces, classify and explain in one pass), with tracking across frames. Writes the
+annotated video (same size and fps: the outline of the crop the model saw, the dominant emotion
+above it, the six scores beside it, the heatmap blended on the crop), a per-frame CSV
+`frame,time_s,face_id,x,y,w,h,tracked,emotion,happiness,...,fear` (tracked=1: the full-frame
+search missed the face and a second look near its last place found it), a plot of the scores
+over time per face, and prints a summary. Ctrl-C stops cleanly: everything written so far stays playable.
 """
 
 import argparse
@@ -16,76 +19,77 @@ import numpy as np
 
 from gimefive_tf.cli import command, format_table, print_json, progress
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.faces import (DETECTORS, VIDEO_DETECTION_SIDE, FaceTracker, crop_face,
-                               crop_square, detect_faces)
+from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS, VIDEO_DETECTION_SIDE, \
+    FaceTracker
 from gimefive_tf.labels import EMOTIONS
 
-CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "emotion") + EMOTIONS
+CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "tracked", "emotion") + EMOTIONS
 COLORS = {"happiness": (40, 200, 40), "surprise": (230, 200, 20), "sadness": (60, 90, 230),
           "anger": (230, 40, 40), "disgust": (140, 70, 200), "fear": (240, 140, 30)}
+EXPLAIN_CHOICES = ("gradcam", "gradcam++", "layercam", "none")
 
 
-class FrameAnalyzer:
-    """Detect, track, classify (batched across faces), smooth and optionally explain one frame."""
+class VideoAnalyzer:
+    """Frames through the face pipeline with tracking: stable face ids; where a face seen in
+    the last frame is missed, a second look near its last place (at the scale the detector
+    likes, with a lower threshold) carries it on, or finds it gone; each face's scores are
+    averaged over its last `smooth` analysed frames."""
 
-    def __init__(self, model, detector="haar", explain="gradcam", smooth=5, margin=0.15):
-        from gimefive_tf.inference import Predictor
-
-        self.size = model.input_shape[1]
-        self.predictor = Predictor(model, batch_size=4)
-        self.explainer = None
-        if explain != "none":
-            from gimefive_tf.explain import make_explainer
-
-            self.explainer = make_explainer(model, explain, batch_size=4)
-        self.detector, self.margin = detector, margin
+    def __init__(self, pipeline, smooth=5):
+        self.pipeline = pipeline
         self.tracker = FaceTracker()
         self.history = collections.defaultdict(lambda: collections.deque(maxlen=max(1, smooth)))
 
     def __call__(self, rgb):
-        """[(face_id, box, smoothed probabilities, heatmap or None)] for the faces in `rgb`."""
-        boxes = detect_faces(rgb, self.detector, max_side=VIDEO_DETECTION_SIDE)
-        if not boxes:
+        """[(face_id, box, smoothed probabilities, heatmap or None, crop corners, tracked)]."""
+        found = self.pipeline.faces(rgb, trusted=self.tracker.current())
+        boxes = [box for box, _, _ in found]
+        rescued = [self.pipeline.cropper.search_near(rgb, last)
+                   for _, last in self.tracker.lost(boxes)]
+        rescued = [box for box in rescued if box is not None]
+        found += [(box, *self.pipeline.frame(rgb, box)) for box in rescued]
+        if not found:
             self.tracker.update([])
             return []
-        ids = self.tracker.update(boxes)
-        crops = np.stack([crop_face(rgb, box, self.size, self.margin) for box in boxes])
-        probabilities = self.predictor(crops)
-        heatmaps = [None] * len(boxes)
-        if self.explainer is not None:
-            heatmaps = list(self.explainer(crops, probabilities.argmax(1))[0])
+        ids = self.tracker.update([box for box, _, _ in found])
+        probabilities, heatmaps, _ = self.pipeline.classify(np.stack([c for _, c, _ in found]))
         results = []
-        for face_id, box, probs, heatmap in zip(ids, boxes, probabilities, heatmaps):
-            self.history[face_id].append(probs)
-            results.append((face_id, box, np.mean(self.history[face_id], axis=0), heatmap))
+        for index, (face_id, (box, _, corners)) in enumerate(zip(ids, found)):
+            self.history[face_id].append(probabilities[index])
+            results.append((face_id, box, np.mean(self.history[face_id], axis=0),
+                            None if heatmaps is None else heatmaps[index], corners,
+                            index >= len(boxes)))
         return results
 
 
-def draw(frame_bgr, results, margin=0.15, alpha=0.4):
-    """Boxes, labels, score bars and heatmaps drawn onto the BGR frame in place."""
+def draw(frame_bgr, results, alpha=0.4):
+    """The crop each face was classified from (its outline and heatmap), its emotion and the
+    six scores as bars, drawn onto the BGR frame in place."""
     import cv2
 
     from gimefive_tf.explain.visualize import colorize
 
     height, width = frame_bgr.shape[:2]
-    for face_id, box, probs, heatmap in results:
+    for face_id, box, probs, heatmap, corners, carried in results:
         emotion = EMOTIONS[int(np.argmax(probs))]
         color = COLORS[emotion][::-1]
+        outline = np.round(corners).astype(np.int32)
         if heatmap is not None:
-            x0, y0, side = crop_square(box, margin)
-            xa, ya, xb, yb = max(0, x0), max(0, y0), min(width, x0 + side), min(height, y0 + side)
-            if xb > xa and yb > ya:
-                heat = cv2.resize(colorize(heatmap)[..., ::-1], (side, side))
-                region = frame_bgr[ya:yb, xa:xb]
-                patch = heat[ya - y0:yb - y0, xa - x0:xb - x0]
-                frame_bgr[ya:yb, xa:xb] = cv2.addWeighted(region, 1 - alpha, patch, alpha, 0)
-        cv2.rectangle(frame_bgr, (box.x, box.y), (box.x + box.w, box.y + box.h), color, 2)
+            size = heatmap.shape[0]
+            source = np.array([[0, 0], [size, 0], [size, size]], np.float32)
+            onto = cv2.getAffineTransform(source, corners[:3].astype(np.float32))
+            heat = cv2.warpAffine(colorize(heatmap)[..., ::-1], onto, (width, height))
+            mask = cv2.fillConvexPoly(np.zeros((height, width), np.uint8), outline, 1) > 0
+            frame_bgr[mask] = cv2.addWeighted(frame_bgr, 1 - alpha, heat, alpha, 0)[mask]
+        cv2.polylines(frame_bgr, [outline], True, color, 1 if carried else 2, cv2.LINE_AA)
+        top = int(outline[:, 1].min())
+        left, right = int(outline[:, 0].min()), int(outline[:, 0].max())
         cv2.putText(frame_bgr, f"#{face_id} {emotion} {probs.max():.2f}",
-                    (box.x, max(12, box.y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1,
+                    (max(0, left), max(12, top - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1,
                     cv2.LINE_AA)
-        bar_x = min(box.x + box.w + 6, width - 110)
+        bar_x = min(right + 6, width - 110)
         for row, (name, value) in enumerate(zip(EMOTIONS, probs)):
-            y = box.y + 12 * row
+            y = max(0, top) + 12 * row
             cv2.rectangle(frame_bgr, (bar_x, y), (bar_x + int(50 * value), y + 9),
                           COLORS[name][::-1], -1)
             cv2.putText(frame_bgr, name[:4], (bar_x + 54, y + 9), cv2.FONT_HERSHEY_SIMPLEX,
@@ -145,15 +149,17 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
                 break
             if frame_index % every == 0:
                 results = analyzer(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
-                for face_id, box, probs, _ in results:
-                    row = (frame_index, round(frame_index / fps, 3), face_id, box.x, box.y,
-                           box.w, box.h, EMOTIONS[int(np.argmax(probs))],
-                           *(round(float(p), 4) for p in probs))
+                for face_id, box, probs, _, _, carried in results:
+                    row = {"frame": frame_index, "time_s": round(frame_index / fps, 3),
+                           "face_id": face_id, "x": box.x, "y": box.y, "w": box.w, "h": box.h,
+                           "tracked": int(carried), "emotion": EMOTIONS[int(np.argmax(probs))],
+                           "emotion_id": int(np.argmax(probs)),
+                           **{e: round(float(p), 4) for e, p in zip(EMOTIONS, probs)}}
                     rows.append(row)
                     if table:
-                        table.writerow(row)
+                        table.writerow([row[key] for key in CSV_HEADER])
             if writer is not None or show:
-                draw(frame, results, analyzer.margin)
+                draw(frame, results)
             if writer is not None:
                 writer.write(frame)
             if show:
@@ -178,9 +184,9 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
 
 
 def summarize(rows, frames):
-    faces = sorted({row[2] for row in rows})
-    frames_with_faces = len({row[0] for row in rows})
-    counts = collections.Counter(row[7] for row in rows)
+    faces = sorted({row["face_id"] for row in rows})
+    frames_with_faces = len({row["frame"] for row in rows})
+    counts = collections.Counter(row["emotion"] for row in rows)
     share = {e: round(counts[e] / len(rows), 4) if rows else 0.0 for e in EMOTIONS}
     return {"frames": frames, "frames_with_faces": frames_with_faces, "faces": len(faces),
             "face_rows": len(rows), "emotion_share": share}
@@ -193,13 +199,13 @@ def plot_timeline(rows, path):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    faces = sorted({row[2] for row in rows})[:6]
+    faces = sorted({row["face_id"] for row in rows})[:6]
     figure, axes = plt.subplots(len(faces), 1, figsize=(9, 2.4 * len(faces)), squeeze=False)
     for axis, face in zip(axes[:, 0], faces):
-        mine = [row for row in rows if row[2] == face]
-        times = [row[1] for row in mine]
-        for index, emotion in enumerate(EMOTIONS):
-            axis.plot(times, [row[8 + index] for row in mine], label=emotion,
+        mine = [row for row in rows if row["face_id"] == face]
+        times = [row["time_s"] for row in mine]
+        for emotion in EMOTIONS:
+            axis.plot(times, [row[emotion] for row in mine], label=emotion,
                       color=np.array(COLORS[emotion]) / 255)
         axis.set_ylim(0, 1)
         axis.set_ylabel(f"face #{face}")
@@ -218,12 +224,16 @@ def build_parser():
     parser.add_argument("--out", help="annotated video to write (.mp4)")
     parser.add_argument("--csv", help="per-frame CSV to write (default: beside --out, or none)")
     parser.add_argument("--plot", help="scores-over-time PNG (default: beside the CSV)")
-    parser.add_argument("--explain", choices=("gradcam", "none"), default="gradcam",
-                        help="blend Grad-CAM on faces (gradcam) or not")
+    parser.add_argument("--explain", choices=EXPLAIN_CHOICES, default="gradcam",
+                        help="heatmap blended on each face (gradcam) or none")
     parser.add_argument("--every", type=int, default=1, help="analyse every K-th frame (1)")
     parser.add_argument("--smooth", type=int, default=5,
                         help="average each face's scores over its last W analysed frames (5)")
-    parser.add_argument("--detector", choices=DETECTORS, default="haar")
+    parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
+                        help=f"face detector ({DEFAULT_DETECTOR})")
+    parser.add_argument("--framing", choices=FRAMINGS,
+                        help="how faces are cut: the calibrated box, the eyes or all landmarks "
+                             "aligned to the training faces (default: the calibration's best)")
     parser.add_argument("--show", action="store_true", help="show a live window (needs a GUI)")
     parser.add_argument("--max-frames", type=int, help="stop after this many frames")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -247,7 +257,12 @@ def main(argv=None):
     if args.show:
         require_gui()
     capture, name = open_source(args.input, args.camera)
-    analyzer = FrameAnalyzer(load_model(args.model), args.detector, args.explain, args.smooth)
+    from gimefive_tf.analyze import FacePipeline
+
+    pipeline = FacePipeline(args.model, args.detector, args.framing,
+                            explain=None if args.explain == "none" else args.explain,
+                            batch_size=4, max_side=VIDEO_DETECTION_SIDE)
+    analyzer = VideoAnalyzer(pipeline, args.smooth)
     import cv2
 
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None

@@ -6,11 +6,11 @@ import pytest
 
 from gimefive_tf.cli import run_cli
 from gimefive_tf.data.__main__ import main as data_main
-from gimefive_tf.faces import crop_face, detect_faces, Box
+from gimefive_tf.faces import detect_faces
 
 
 def detectable_faces(datasets_dir, count):
-    """Real RAF-DB faces that the Haar detector finds once scaled onto a 320x240 background."""
+    """Real RAF-DB faces that the default detector finds once scaled onto a 320x240 background."""
     faces = []
     for path in sorted((datasets_dir / "RAF-DB" / "train").glob("*.jpg")):
         face = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
@@ -32,13 +32,6 @@ def write_video(path, frames, fps=10):
     for frame in frames:
         writer.write(np.ascontiguousarray(frame[..., ::-1]))
     writer.release()
-
-
-def test_crop_face_grows_the_box_and_pads_at_the_border():
-    image = np.arange(100 * 100 * 3, dtype=np.uint8).reshape(100, 100, 3)
-    crop = crop_face(image, Box(0, 0, 40, 40), size=64, margin=0.25)
-    assert crop.shape == (64, 64, 3) and crop.dtype == np.uint8
-    assert detect_faces(np.zeros((50, 50, 3), np.uint8)) == []
 
 
 @pytest.mark.data

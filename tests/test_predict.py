@@ -13,7 +13,7 @@ from gimefive_tf.predict import main as predict_main
 def test_default_input_is_a_real_face_found_and_cropped(model_path, tmp_path, capsys):
     assert predict_main(["--model", model_path, "--json", "--plot", str(tmp_path / "p.png")]) == 0
     [row] = json.loads(capsys.readouterr().out)
-    assert row["input"] == "skimage:astronaut" and row["crop"] == "face"
+    assert row["input"] == "skimage:astronaut" and row["face"] == 0
     x, y, w, h = row["box"]
     assert 120 < x < 240 and 20 < y < 140 and 60 < w < 160  # the astronaut's face, not her suit
     assert list(row["scores"]) == list(EMOTIONS)
@@ -27,10 +27,27 @@ def test_folders_and_crop_modes(model_path, tmp_path, capsys):
     write_image(tmp_path / "faces" / "sub" / "b.jpg", (80, 60, 3), seed=2)
     assert predict_main(["--model", model_path, str(tmp_path / "faces"), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert [r["crop"] for r in rows] == ["whole image", "whole image"]  # noise has no face
-    assert predict_main(["--model", model_path, str(tmp_path / "faces"), "--crop", "face"]) == 0
+    assert [(r["face"], r["emotion"], r["reason"]) for r in rows] == [
+        (None, None, "no face found")] * 2                        # noise has no face: said so
+    assert predict_main(["--model", model_path, str(tmp_path / "faces"), "--crop", "auto",
+                         "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["reason"] for r in rows] == ["no face found: whole image"] * 2
+    assert all(r["emotion"] in EMOTIONS for r in rows)
+    assert predict_main(["--model", model_path, str(tmp_path / "faces"), "--crop", "none"]) == 0
     out = capsys.readouterr().out
-    assert out.count("no face found") == 2
+    assert out.count("whole image") == 0 and len(out.strip().splitlines()) == 4
+
+
+def test_a_folder_with_an_unreadable_file_is_reported_not_fatal(model_path, tmp_path, capsys):
+    write_image(tmp_path / "a.png", (64, 64, 3), seed=1)
+    (tmp_path / "broken.jpg").write_text("not an image")
+    assert predict_main(["--model", model_path, str(tmp_path), "--crop", "none", "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert [r["emotion"] is None for r in rows] == [False, True]
+    assert captured.err.strip().splitlines() == [
+        f"skipped {tmp_path / 'broken.jpg'}: {tmp_path / 'broken.jpg'} is not a readable image"]
 
 
 @pytest.mark.parametrize("args, message", [

@@ -49,7 +49,7 @@ def test_annotated_video_csv_and_summary(clip, model_path, tmp_path, capsys):
     pair = [f for f in frames if f >= 14]
     assert max(collections_count(pair).values()) == 2         # two faces in the last segment
     for row in rows:
-        assert abs(sum(float(row[e]) for e in CSV_HEADER[8:]) - 1) < 1e-3
+        assert abs(sum(float(row[e]) for e in CSV_HEADER[-6:]) - 1) < 1e-3
     capture = cv2.VideoCapture(str(out))
     count = 0
     while capture.read()[0]:

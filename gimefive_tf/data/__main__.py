@@ -4,7 +4,7 @@ import argparse
 import pathlib
 import sys
 
-from gimefive_tf.cli import command, format_table, print_json, progress
+from gimefive_tf.cli import add_face_arguments, command, format_table, print_json, progress
 from gimefive_tf.data.readers import FER2013_USAGES, LAYOUTS, read_dataset
 from gimefive_tf.labels import EMOTIONS
 
@@ -59,7 +59,7 @@ def build_parser():
     step.add_argument("--fps", type=float, help="keep this many frames per second")
     frames.add_argument("--label", help="emotion of every frame (name or 0..5)")
     frames.add_argument("--size", type=int, default=64)
-    frames.add_argument("--detector", default="haar", help="face detector (haar)")
+    add_face_arguments(frames)
     frames.add_argument("--json", action="store_true")
     return parser
 
@@ -154,7 +154,8 @@ def extract_frames(args):
     from gimefive_tf.data.frames import extract_frames as extract
 
     result = extract(args.videos, args.out, every=args.every, fps=args.fps, label=args.label,
-                     size=args.size, detector=args.detector, progress=progress)
+                     size=args.size, detector=args.detector, framing=args.framing,
+                     progress=progress)
     if args.json:
         print_json(result)
     else:

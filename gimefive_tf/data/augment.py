@@ -15,13 +15,15 @@ from gimefive_tf.errors import GiMeFiveError
 @dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """flip: random horizontal flip. rotation: max degrees either way. crop_padding: zero-pad by
-    this many pixels, then crop back at a random offset. erasing: probability of erasing a random
-    rectangle. brightness, contrast: max relative change. mixup, cutmix: probability-free
+    this many pixels, then crop back at a random offset. zoom: max relative scale change either
+    way (a face crop framed a little tighter or looser, as a detector's crops are). erasing:
+    probability of erasing a random rectangle. brightness, contrast: max relative change. mixup, cutmix: probability-free
     strengths (Beta alpha for mixup, factor for cutmix); 0 disables each."""
 
     flip: bool = False
     rotation: float = 0.0
     crop_padding: int = 0
+    zoom: float = 0.0
     erasing: float = 0.0
     brightness: float = 0.0
     contrast: float = 0.0
@@ -36,7 +38,7 @@ class AugmentConfig:
                     raise GiMeFiveError(f"augment.{field.name}={value!r} must be true or false")
             elif isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise GiMeFiveError(f"augment.{field.name}={value!r} must be a number >= 0")
-        for name in ("erasing", "brightness", "contrast", "mixup", "cutmix"):
+        for name in ("zoom", "erasing", "brightness", "contrast", "mixup", "cutmix"):
             if getattr(self, name) > 1:
                 raise GiMeFiveError(f"augment.{name}={getattr(self, name)!r} must be in [0, 1]")
         if self.rotation > 180:
@@ -63,6 +65,9 @@ def image_augmentation(config, image_size, seed=0):
         layers.append(keras.layers.RandomTranslation(
             shift, shift, fill_mode="constant", interpolation="nearest", seed=seed + 2,
             name="aug_crop"))
+    if config.zoom:
+        layers.append(keras.layers.RandomZoom((-config.zoom, config.zoom), fill_mode="reflect",
+                                              seed=seed + 8, name="aug_zoom"))
     if config.brightness:
         layers.append(keras.layers.RandomBrightness(config.brightness, value_range=(0, 255),
                                                     seed=seed + 3, name="aug_brightness"))

@@ -5,7 +5,7 @@ import pathlib
 import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.faces import largest_face
+from gimefive_tf.faces import DEFAULT_DETECTOR, FaceCropper
 from gimefive_tf.labels import EMOTIONS, label_id
 
 
@@ -39,8 +39,8 @@ def frame_step(capture, every=None, fps=None):
     return 1
 
 
-def extract_frames(videos, out, every=None, fps=None, label=None, size=64, detector="haar",
-                   progress=None):
+def extract_frames(videos, out, every=None, fps=None, label=None, size=64,
+                   detector=DEFAULT_DETECTOR, framing=None, progress=None):
     """Write the largest face of every kept frame as out/frames/<video>_<frame>.jpg plus
     out/frames_labels.csv (label column: the given emotion's id, or empty for the user to fill
     in when no --label was given)."""
@@ -60,6 +60,7 @@ def extract_frames(videos, out, every=None, fps=None, label=None, size=64, detec
         raise GiMeFiveError(f"{out} already holds extracted frames; nothing was overwritten: "
                             "choose another --out")
     captures = [(pathlib.Path(v), open_video(v)) for v in videos]
+    cropper = FaceCropper(detector, framing, size=size)
     folder.mkdir(parents=True)
     rows, frames_read, without_face = [], 0, 0
     for video, capture in captures:
@@ -75,10 +76,11 @@ def extract_frames(videos, out, every=None, fps=None, label=None, size=64, detec
             if index % step:
                 continue
             frames_read += 1
-            crop, _ = largest_face(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB), detector, size)
-            if crop is None:
+            found = cropper(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            if not found:
                 without_face += 1
                 continue
+            crop = found[0][1]
             name = f"{video.stem}_{index:06d}.jpg"
             cv2.imwrite(str(folder / name), np.ascontiguousarray(crop[..., ::-1]))
             rows.append((f"frames/{name}", label_value))

@@ -4,8 +4,9 @@
   activations INPUT...  feature maps of each conv stage as image grids
   metrics --data PATH   deletion/insertion AUC, average drop, increase in confidence vs random
   regions --data PATH   heatmap mass on upper/middle/lower face per predicted emotion
-INPUT is an image or a folder of images (faces are detected and cropped; already-cropped faces
-are used whole); --data is a labeled dataset in any layout.
+INPUT is an image or a folder of images: every face is found and framed by the library's face
+pipeline (a picture without a face is used whole: --crop auto; --crop face skips it, --crop none
+takes every picture as a face crop); --data is a labeled dataset in any layout.
 """
 
 import argparse
@@ -14,7 +15,7 @@ import sys
 
 import numpy as np
 
-from gimefive_tf.cli import command, format_table, print_json, progress
+from gimefive_tf.cli import add_face_arguments, command, format_table, print_json, progress
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.methods import METHODS
 from gimefive_tf.labels import EMOTIONS
@@ -30,6 +31,10 @@ def build_parser():
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         if inputs:
             sub.add_argument("inputs", nargs="+", metavar="INPUT", help="images or folders")
+            add_face_arguments(sub, crop_help="auto: every face, a picture without one whole "
+                               "(default); face: skip pictures without a face; none: the "
+                               "pictures are face crops")
+            sub.set_defaults(crop="auto")
         sub.add_argument("--model", help="a .keras model (default: the shipped model)")
         sub.add_argument("--json", action="store_true", help="print JSON for machines")
         return sub
@@ -71,23 +76,30 @@ def _new_folder(path):
     return path
 
 
-def load_inputs(inputs, size):
-    """(names, faces uint8 (N, size, size, 3)) for image files and folders; faces are detected."""
-    from gimefive_tf.predict import collect_inputs, prepare, read_rgb
+def face_results(args, model, explain=None):
+    """FaceResults (crop, and heatmap with `explain`) of every face in the INPUTs."""
+    from gimefive_tf.analyze import FacePipeline
+    from gimefive_tf.predict import collect_inputs
 
-    names, faces = [], []
-    for name, image in progress(collect_inputs(inputs), "reading"):
-        try:
-            image = read_rgb(name) if image is None else image
-        except GiMeFiveError as error:
-            print(f"skipped {name}: {error}", file=sys.stderr)
-            continue
-        face, _, _ = prepare(image, size, "auto", "haar")
-        names.append(name)
-        faces.append(face)
-    if not faces:
-        raise GiMeFiveError("none of the inputs is a readable image")
-    return names, np.stack(faces)
+    pipeline = FacePipeline(model, args.detector, args.framing, args.crop, explain=explain,
+                            layer=getattr(args, "layer", None) if explain else None,
+                            target=getattr(args, "target", None))
+    results = pipeline.run(collect_inputs(args.inputs), progress=progress)
+    for result in results:
+        if result.scores is None:
+            print(f"skipped {result.input}: {result.reason}", file=sys.stderr)
+    results = [result for result in results if result.scores is not None]
+    if not results:
+        raise GiMeFiveError("no face in any input (pass --crop auto or none to use whole "
+                            "pictures)" if args.crop == "face" else
+                            "none of the inputs is a readable image")
+    return results
+
+
+def face_name(result):
+    """A file stem for one face: the input's stem, and the face number when there are faces."""
+    stem = pathlib.Path(result.input).stem
+    return stem if result.face is None else f"{stem}_face{result.face}"
 
 
 def load_data(path, limit, size, seed=0):
@@ -100,23 +112,20 @@ def load_data(path, limit, size, seed=0):
 
 
 def maps(args, model):
-    from gimefive_tf.explain.methods import make_explainer
     from gimefive_tf.explain.visualize import save_gallery, save_overlay
-    from gimefive_tf.inference import Predictor
 
-    names, faces = load_inputs(args.inputs, model.input_shape[1])
-    explainer = make_explainer(model, args.method, args.layer)
-    heatmaps, targets = explainer(faces, args.target)
-    probabilities = Predictor(model)(faces)
+    results = face_results(args, model, explain=args.method)
     out = _new_folder(args.out)
     rows = []
-    for name, face, heatmap, probs, target in zip(names, faces, heatmaps, probabilities, targets):
-        file = out / f"{pathlib.Path(name).stem}_{args.method}.png"
-        save_overlay(file, face, heatmap, probs, title=pathlib.Path(name).name,
-                     alpha=args.alpha, method=args.method)
-        rows.append({"input": name, "emotion": EMOTIONS[int(probs.argmax())],
-                     "target": EMOTIONS[int(target)], "png": str(file)})
-    predicted = probabilities.argmax(1)
+    for result in results:
+        file = out / f"{face_name(result)}_{args.method}.png"
+        save_overlay(file, result.crop, result.heatmap, result.probabilities,
+                     title=pathlib.Path(result.input).name, alpha=args.alpha, method=args.method)
+        rows.append({"input": result.input, "face": result.face, "box": result.box,
+                     "emotion": result.emotion, "target": result.target, "png": str(file)})
+    faces = np.stack([r.crop for r in results])
+    heatmaps = np.stack([r.heatmap for r in results])
+    predicted = np.array([EMOTIONS.index(r.emotion) for r in results])
     for index, emotion in enumerate(EMOTIONS):
         members = np.flatnonzero(predicted == index)[:8]
         if len(members):
@@ -125,8 +134,9 @@ def maps(args, model):
     if args.json:
         print_json(rows)
     else:
-        print(format_table(rows, [("input", "input"), ("emotion", "predicted"),
-                                  ("target", "explained"), ("png", "picture")]))
+        print(format_table([{**r, "face": "-" if r["face"] is None else r["face"]} for r in rows],
+                           [("input", "input"), ("face", "face"), ("emotion", "predicted"),
+                            ("target", "explained"), ("png", "picture")]))
 
 
 def activations(args, model):
@@ -135,7 +145,8 @@ def activations(args, model):
     from gimefive_tf.explain.visualize import save_activation_grid
     from gimefive_tf.models import feature_layer_names
 
-    names, faces = load_inputs(args.inputs, model.input_shape[1])
+    results = face_results(args, model)
+    faces = np.stack([r.crop for r in results])
     layers = args.layer or feature_layer_names(model)
     missing = [name for name in layers if name not in {layer.name for layer in model.layers}]
     if missing:
@@ -146,10 +157,10 @@ def activations(args, model):
     outputs = outputs if isinstance(outputs, list) else [outputs]
     out = _new_folder(args.out)
     files = []
-    for i, name in enumerate(names):
+    for i, result in enumerate(results):
         for layer, maps in zip(layers, outputs):
-            file = out / f"{pathlib.Path(name).stem}_{layer}.png"
-            save_activation_grid(file, maps[i], f"{pathlib.Path(name).name}: {layer}")
+            file = out / f"{face_name(result)}_{layer}.png"
+            save_activation_grid(file, maps[i], f"{pathlib.Path(result.input).name}: {layer}")
             files.append(str(file))
     if args.json:
         print_json({"layers": layers, "files": files})

@@ -74,6 +74,14 @@ class Explainer:
 
     def __call__(self, images, target=None):
         """Heatmaps (N, H, W) in [0, 1] at input resolution, and the target class of each image."""
+        maps, targets, _ = self.explain(images, target)
+        return maps, targets
+
+    def explain(self, images, target=None):
+        """(heatmaps, target class per image, probabilities): the face pipeline's one call.
+
+        CAM methods take the probabilities and the heatmap from one forward pass per batch.
+        """
         import tensorflow as tf
 
         images = np.asarray(images, np.float32)
@@ -83,20 +91,33 @@ class Explainer:
         if images.ndim != 4 or images.shape[1:3] != self.size:
             raise GiMeFiveError(f"expected images of shape (N, {self.size[0]}, {self.size[1]}, 3), "
                                 f"got {images.shape}")
-        maps, targets = [], []
+        maps, targets, probabilities = [], [], []
         for start in range(0, len(images), self.batch_size):
             batch = images[start:start + self.batch_size]
-            logits = np.asarray(self.model(batch, training=False))
-            batch_targets = resolve_targets(
-                target[start:start + self.batch_size]
-                if isinstance(target, (list, tuple, np.ndarray)) else target, logits)
-            raw = np.asarray(self.raw_maps(batch, batch_targets), np.float32)
+            raw, batch_targets, logits = self.explain_batch(
+                batch, target[start:start + self.batch_size]
+                if isinstance(target, (list, tuple, np.ndarray)) else target)
+            raw = np.asarray(raw, np.float32)
             if raw.shape[1:] != self.size:
                 raw = tf.image.resize(raw[..., None], self.size, method="bilinear").numpy()[..., 0]
             maps.append(normalize_maps(raw))
             targets.append(batch_targets)
+            probabilities.append(np.asarray(tf.nn.softmax(logits, axis=-1)))
+        if not maps:
+            return (np.zeros((0, *self.size), np.float32), np.zeros(0, np.int64),
+                    np.zeros((0, self.model.output_shape[-1]), np.float32))
         maps, targets = np.concatenate(maps), np.concatenate(targets)
-        return (maps[0], targets[0]) if single else (maps, targets)
+        probabilities = np.concatenate(probabilities)
+        if single:
+            return maps[0], targets[0], probabilities[0]
+        return maps, targets, probabilities
+
+    def explain_batch(self, images, target):
+        """(raw maps, targets, logits) for one batch; methods that need the logits before the
+        maps (perturbation, input gradients) run the model twice."""
+        logits = np.asarray(self.model(images, training=False))
+        targets = resolve_targets(target, logits)
+        return self.raw_maps(images, targets), targets, logits
 
     def raw_maps(self, images, targets):
         raise NotImplementedError
@@ -128,7 +149,8 @@ class CamExplainer(Explainer):
         self.feature_model = keras.Model(self.model.inputs, [feature, self.model.outputs[0]])
 
     def activations_and_gradients(self, images, targets):
-        """Feature maps and d(target logit)/d(feature map), for the whole batch in one graph."""
+        """Feature maps, d(target logit)/d(feature map), logits and targets for the whole batch
+        in one graph; a target of -1 means the predicted class."""
         import tensorflow as tf
 
         if not hasattr(self, "_traced"):
@@ -141,15 +163,27 @@ class CamExplainer(Explainer):
 
         with tf.GradientTape() as tape:
             activations, logits = self.feature_model(images, training=False)
+            targets = tf.where(targets < 0, tf.argmax(logits, axis=-1), targets)
             score = tf.reduce_sum(tf.gather(logits, targets, axis=1, batch_dims=1))
         if not self.needs_gradients:
-            return activations, tf.zeros_like(activations)
-        return activations, tape.gradient(score, activations)
+            return activations, tf.zeros_like(activations), logits, targets
+        return activations, tape.gradient(score, activations), logits, targets
+
+    def explain_batch(self, images, target):
+        count = len(images)
+        targets = np.full(count, -1, np.int64) if target is None else \
+            resolve_targets(target, np.zeros((count, 0)))
+        activations, gradients, logits, targets = self.activations_and_gradients(images, targets)
+        return self._combine(activations, gradients, images, targets.numpy()), \
+            targets.numpy(), logits.numpy()
 
     def raw_maps(self, images, targets):
+        activations, gradients, _, targets = self.activations_and_gradients(images, targets)
+        return self._combine(activations, gradients, images, targets.numpy())
+
+    def _combine(self, activations, gradients, images, targets):
         import tensorflow as tf
 
-        activations, gradients = self.activations_and_gradients(images, targets)
         weights = self.channel_weights(activations, gradients, images, targets)
         return tf.nn.relu(tf.reduce_sum(weights * activations, axis=-1)).numpy()
 

@@ -1,0 +1,228 @@
+"""The face pipeline as one call: picture -> faces -> crops framed like the training faces ->
+emotions (and heatmaps), in one forward pass per batch of faces.
+
+`predict`, `scores`, `explain maps`, `evaluate --crop face`, `video`, the server and batch all
+go through `FacePipeline`, so the same photo gives the same answer everywhere:
+
+    >>> import gimefive_tf
+    >>> records = gimefive_tf.analyze("photo.jpg")          # one record per face
+    >>> records[0]["emotion"], records[0]["box"]
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.faces import DEFAULT_DETECTOR, FaceCropper
+from gimefive_tf.labels import EMOTIONS
+
+CROPS = ("face", "auto", "none")
+NO_FACE = "no face found"
+
+
+@dataclasses.dataclass
+class FaceResult:
+    """One face of one input (or, with `emotion` None, an input without a face and why)."""
+
+    input: str
+    face: int = None
+    box: list = None
+    landmarks: list = None
+    emotion: str = None
+    scores: dict = None
+    reason: str = None
+    target: str = None  # the emotion the heatmap explains
+    crop: np.ndarray = dataclasses.field(default=None, repr=False)
+    heatmap: np.ndarray = dataclasses.field(default=None, repr=False)
+    corners: np.ndarray = dataclasses.field(default=None, repr=False)  # the crop in the picture
+
+    @property
+    def probabilities(self):
+        return None if self.scores is None else np.array([self.scores[e] for e in EMOTIONS])
+
+    def to_dict(self, digits=4):
+        """The JSON record: input, face, box [x, y, w, h], landmarks, emotion, scores, reason."""
+        record = {"input": self.input, "face": self.face, "box": self.box,
+                  "emotion": self.emotion,
+                  "scores": None if self.scores is None else
+                  {e: round(float(p), digits) for e, p in self.scores.items()}}
+        if self.landmarks is not None:
+            record["landmarks"] = [[round(float(v), 1) for v in p] for p in self.landmarks]
+        if self.reason:
+            record["reason"] = self.reason
+        return record
+
+
+def read_image(path):
+    """An image file as RGB uint8 (JPEG, PNG, BMP, GIF's first frame, ...)."""
+    import tensorflow as tf
+
+    try:
+        return tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
+                                  expand_animations=False).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+        raise GiMeFiveError(f"{path} is not a readable image") from None
+
+
+class FacePipeline:
+    """Detect, frame, crop, classify and optionally explain the faces of pictures.
+
+    model: a keras.Model or a `.keras` path (None: the shipped model). detector: one of
+    faces.DETECTORS. framing: "box" (the detector's box mapped by its measured calibration) or
+    "landmarks" (similarity alignment to the training faces' landmark template); None takes
+    the calibration's measured best. crop: "face" (an input without a face says so), "auto"
+    (the whole picture when no face is found) or "none" (inputs are already face crops).
+    explain: None or a method of gimefive_tf.explain (heatmaps from the same forward pass),
+    of `layer` (default: the last conv stage) for `target` (default: each face's prediction).
+    max_side: search pictures scaled down to this side (video); None: full size.
+    """
+
+    def __init__(self, model=None, detector=DEFAULT_DETECTOR, framing=None, crop="face",
+                 explain=None, layer=None, batch_size=64, max_side=None, target=None):
+        from gimefive_tf.loading import load_model
+
+        if crop not in CROPS:
+            raise GiMeFiveError(f"crop={crop!r} is not allowed; choose one of {', '.join(CROPS)}")
+        model_path = model if isinstance(model, (str, pathlib.Path)) else None
+        self.model = load_model(model) if model_path is not None or model is None else model
+        self.size = int(self.model.input_shape[1])
+        self.cropper = FaceCropper(detector, framing, model_path, self.size, max_side)
+        self.detector, self.crop, self.batch_size = detector, crop, int(batch_size)
+        self.target = target
+        self._explainer, self._predictor = None, None
+        self.explain_method = explain
+        if explain:
+            from gimefive_tf.explain import make_explainer
+
+            self._explainer = make_explainer(self.model, explain, layer, batch_size)
+        else:
+            from gimefive_tf.inference import Predictor
+
+            self._predictor = Predictor(self.model, batch_size)
+
+    # -- the steps ------------------------------------------------------------------------
+
+    def faces(self, image, trusted=()):
+        """[(Box or None, crop, its corners in the picture)] for one RGB picture; `trusted`:
+        faces known from the last video frame."""
+        from gimefive_tf.data.pipeline import resize_pixels
+
+        image = np.asarray(image)
+        if self.crop != "none":
+            found = self.cropper(image, trusted)
+            if found or self.crop == "face":
+                return found
+        return [(None, resize_pixels(image, self.size).numpy(), None)]
+
+    def frame(self, image, box):
+        """(crop, its corners in the picture) of one detected face, framed like training."""
+        return self.cropper.frame(image, box)
+
+    @property
+    def how(self):
+        return self.cropper.how
+
+    @property
+    def framing(self):
+        return self.cropper.framing
+
+    def classify(self, crops):
+        """(probabilities (N, 6), heatmaps (N, size, size) and explained classes, or None and
+        None): one forward pass per batch of crops."""
+        crops = np.asarray(crops)
+        if not len(crops):
+            return np.zeros((0, len(EMOTIONS)), np.float32), None, None
+        if self._explainer is not None:
+            heatmaps, targets, probabilities = self._explainer.explain(crops, self.target)
+            return probabilities, heatmaps, targets
+        return self._predictor(crops), None, None
+
+    # -- whole pictures -------------------------------------------------------------------
+
+    def __call__(self, image, name="image"):
+        """FaceResults for one picture (an array, or a path read here)."""
+        return self.run([(name, image)])
+
+    def run(self, inputs, progress=None):
+        """FaceResults for many (name, image-or-None) inputs; None means read `name` from disk.
+
+        Faces from several pictures share forward passes; unreadable files become a record
+        with the reason instead of stopping the run.
+        """
+        pending, results = [], []
+        items = progress(inputs, "finding faces") if progress else inputs
+        for name, image in items:
+            try:
+                image = read_image(name) if image is None else image
+            except GiMeFiveError as error:
+                results.append(FaceResult(str(name), reason=str(error)))
+                continue
+            found = self.faces(image)
+            if not found:
+                results.append(FaceResult(str(name), reason=NO_FACE))
+            for index, (box, crop, corners) in enumerate(found):
+                result = FaceResult(
+                    str(name), face=index if box is not None else None,
+                    box=None if box is None else box.to_list(),
+                    landmarks=None if box is None or box.landmarks is None else
+                    [list(p) for p in box.landmarks], crop=crop, corners=corners,
+                    reason=None if box is not None else
+                    ("whole image" if self.crop == "none" else "no face found: whole image"))
+                results.append(result)
+                pending.append(result)
+            if len(pending) >= self.batch_size:
+                self._finish(pending)
+                pending = []
+        self._finish(pending)
+        return results
+
+    def _finish(self, pending):
+        if not pending:
+            return
+        probabilities, heatmaps, targets = self.classify(np.stack([r.crop for r in pending]))
+        for index, (result, probs) in enumerate(zip(pending, probabilities)):
+            result.scores = dict(zip(EMOTIONS, map(float, probs)))
+            result.emotion = EMOTIONS[int(np.argmax(probs))]
+            if heatmaps is not None:
+                result.heatmap, result.target = heatmaps[index], EMOTIONS[int(targets[index])]
+
+
+def analyze(image, model=None, detector=DEFAULT_DETECTOR, framing=None, crop="face",
+            explain=None):
+    """One record (dict) per face of `image` (a path or an RGB array): box [x, y, w, h],
+    landmarks, emotion, six scores, and with `explain` a "heatmap" (the crop's size); a picture
+    without a face gives one record with emotion None and the reason.
+
+    For many pictures build one FacePipeline and call `run`: the model loads once.
+    """
+    pipeline = FacePipeline(model, detector, framing, crop, explain)
+    name = str(image) if isinstance(image, (str, pathlib.Path)) else "image"
+    results = pipeline.run([(name, None if isinstance(image, (str, pathlib.Path)) else image)])
+    records = []
+    for result in results:
+        record = result.to_dict()
+        if explain and result.heatmap is not None:
+            record["heatmap"] = result.heatmap
+        records.append(record)
+    return records
+
+
+def to_frame(results):
+    """A pandas DataFrame of FaceResults (or their dicts): one row per face, scores as columns."""
+    import pandas as pd
+
+    rows = []
+    for result in results:
+        record = result.to_dict() if isinstance(result, FaceResult) else dict(result)
+        scores = record.pop("scores", None) or {}
+        box = record.pop("box", None) or [None] * 4
+        record.pop("heatmap", None)
+        record.pop("landmarks", None)
+        rows.append({**record, "x": box[0], "y": box[1], "w": box[2], "h": box[3],
+                     **{e: scores.get(e) for e in EMOTIONS}})
+    columns = ["input", "face", "x", "y", "w", "h", "emotion", *EMOTIONS, "reason"]
+    frame = pd.DataFrame(rows)
+    return frame.reindex(columns=[c for c in columns if c in frame] +
+                         [c for c in frame if c not in columns])

@@ -1,0 +1,228 @@
+"""The face pipeline: detection, calibrated framing, alignment, one forward pass, every face."""
+
+import json
+
+import cv2
+import keras
+import numpy as np
+import pytest
+
+from gimefive_tf import scenes
+from gimefive_tf.analyze import NO_FACE, FacePipeline, analyze, to_frame
+from gimefive_tf.calibrate import fit_framing
+from gimefive_tf.faces import (Box, FaceCropper, FaceTracker, Framing, align_face, align_matrix,
+                               crop_square, detect_faces, frame_face, framing_path,
+                               read_calibration, write_calibration)
+
+TEMPLATE = ((0.3, 0.35), (0.7, 0.35), (0.5, 0.55), (0.5, 0.75))
+
+
+def validation_faces(datasets_dir, count):
+    """Real RAF-DB faces from the shipped model's validation split (never trained on)."""
+    from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+
+    _, validation = stratified_split(read_dataset(datasets_dir / "RAF-DB"), 0.1, seed=0)
+    faces, labels = load_arrays(validation.subset(np.arange(count)), 64)
+    return faces, np.asarray(labels)
+
+
+def test_fit_framing_recovers_a_known_scale_offset_and_template():
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(25):
+        side, cx, cy = rng.uniform(80, 200), rng.uniform(150, 450), rng.uniform(150, 300)
+        scene = scenes.Scene(np.zeros((1, 1, 3), np.uint8), cx, cy, side)
+        box_side = side / 1.25                     # the detector sees 80% of the frame ...
+        bx, by = cx - 0.1 * box_side, cy + 0.05 * box_side  # ... a little left and low
+        marks = tuple((cx - side / 2 + u * side, cy - side / 2 + v * side) for u, v in TEMPLATE)
+        pairs.append((Box(int(round(bx - box_side / 2)), int(round(by - box_side / 2)),
+                          int(round(box_side)), int(round(box_side)), 1.0, marks), scene))
+    framing = fit_framing(pairs)
+    assert framing.scale == pytest.approx(1.25, abs=0.02)
+    assert framing.dx == pytest.approx(0.1, abs=0.01) and framing.dy == pytest.approx(-0.05, abs=0.01)
+    np.testing.assert_allclose(framing.template, TEMPLATE, atol=1e-3)
+    # applied: the framed square of each box is the scene's true frame
+    for box, scene in pairs:
+        x0, y0, side = framing.square(box)
+        assert abs(x0 - scene.square[0]) < 0.03 * side and abs(side - scene.side) < 0.03 * side
+
+
+def test_calibration_is_stored_beside_the_model_and_used(tmp_path):
+    model_file = tmp_path / "mine.keras"
+    framing = Framing(1.2, 0.01, -0.06, TEMPLATE)
+    write_calibration(framing_path(model_file), {"blazeface": {
+        "framing": framing, "default": "eyes", "found": 0.97, "agreement": {}}}, {"faces": 1})
+    assert framing_path(model_file).name == "mine.framing.json"
+    assert read_calibration(framing_path(model_file))["blazeface"]["framing"] == framing
+    cropper = FaceCropper("blazeface", model_path=model_file)
+    assert cropper.framing == framing and cropper.how == "eyes"
+    assert FaceCropper("blazeface", "box", model_path=model_file).how == "box"
+    (tmp_path / "bad.framing.json").write_text("{}")
+    with pytest.raises(ValueError, match="not a framing calibration"):
+        FaceCropper(model_path=tmp_path / "bad.keras")
+
+
+def test_the_shipped_calibration_covers_every_detector():
+    from gimefive_tf.faces import DETECTORS, find_calibration
+
+    path, calibration = find_calibration(None)
+    assert path is not None and set(calibration) == set(DETECTORS)
+    for entry in calibration.values():
+        assert 0.6 < entry["framing"].scale < 1.6 and entry["found"] > 0.5
+    assert calibration["blazeface"]["framing"].template is not None
+
+
+def test_alignment_maps_the_template_onto_itself():
+    points = np.array(TEMPLATE) * 64
+    np.testing.assert_allclose(align_matrix(points, TEMPLATE, 64), [[1, 0, 0], [0, 1, 0]],
+                               atol=1e-5)
+    image = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    np.testing.assert_array_equal(align_face(image, points, TEMPLATE, 64), image)
+    # a face turned by 20 degrees and twice as large comes back upright at the template
+    turn = cv2.getRotationMatrix2D((32, 32), 20, 2.0)
+    turn[:, 2] += (100, 100)
+    moved = cv2.transform(points[None], turn)[0]
+    matrix = align_matrix(moved, TEMPLATE, 64)
+    np.testing.assert_allclose(cv2.transform(moved[None], matrix)[0], points, atol=1e-3)
+
+
+def test_crops_replicate_the_border_and_average_large_faces():
+    image = np.arange(100 * 120 * 3, dtype=np.uint8).reshape(100, 120, 3)
+    np.testing.assert_array_equal(crop_square(image, (10, 20, 64), 64), image[20:84, 10:74])
+    corner = crop_square(image, (-32, -32, 64), 64)
+    assert (corner[:32, :32] == image[0, 0]).all()   # outside the picture: its edge
+    big = np.zeros((3000, 3000, 3), np.uint8)
+    big[:, 1500:] = 255
+    crop = crop_square(big, (1000, 1000, 1000), 64)
+    assert crop[:, :31].max() == 0 and crop[:, 33:].min() == 255
+
+
+def test_tracker_keeps_ids_and_names_the_faces_it_lost():
+    tracker = FaceTracker(max_missing=1)
+    assert tracker.update([Box(10, 10, 50, 50), Box(200, 10, 50, 50)]) == [1, 2]
+    assert tracker.lost([Box(205, 12, 50, 50)]) == [(1, Box(10, 10, 50, 50))]
+    assert tracker.update([Box(205, 12, 50, 50)]) == [2]
+    assert tracker.lost([Box(205, 12, 50, 50)]) == []     # only faces seen a frame ago
+    assert tracker.update([Box(12, 10, 50, 50)]) == [1]    # back within max_missing: same id
+    tracker.update([])
+    tracker.update([])
+    assert tracker.update([Box(205, 12, 50, 50)]) == [3]   # gone too long: a new face
+
+
+def test_a_face_the_full_search_misses_is_found_by_a_second_look_near_its_last_place():
+    from skimage import data
+
+    cropper = FaceCropper()
+    photo = data.astronaut()
+    [box] = [b for b in detect_faces(photo)]
+    again = cropper.search_near(photo, Box(box.x + 8, box.y - 6, box.w, box.h))
+    assert again is not None and abs(again.x - box.x) < 0.1 * box.w
+    blank = np.full_like(photo, 128)
+    assert cropper.search_near(blank, box) is None            # the face has gone
+
+
+class CallCounter(keras.layers.Layer):
+    """Counts the forward passes that run through it (also inside compiled graphs)."""
+
+    def build(self, input_shape):
+        self.calls = self.add_weight(shape=(), initializer="zeros", trainable=False,
+                                     name="calls")
+
+    def call(self, inputs):
+        self.calls.assign(self.calls + 1)
+        return inputs
+
+
+def counting_model():
+    from gimefive_tf.models import create_model
+
+    base = create_model("gimefive", base_filters=8)
+    inputs = keras.Input((64, 64, 3))
+    x = CallCounter(name="counter")(inputs)
+    for layer in base.layers[1:]:                 # a chain: the same layers, counted first
+        x = layer(x)
+    return keras.Model(inputs, x)
+
+
+@pytest.mark.parametrize("explain", [None, "gradcam"])
+def test_probabilities_and_heatmaps_come_from_one_forward_pass_per_batch(explain):
+    pipeline = FacePipeline(counting_model(), explain=explain, batch_size=16)
+    crops = np.random.default_rng(0).integers(0, 256, (40, 64, 64, 3), dtype=np.uint8)
+    counter = (pipeline._explainer.model if explain else pipeline.model).get_layer("counter")
+    before = float(counter.calls.numpy())
+    probabilities, heatmaps, targets = pipeline.classify(crops)
+    assert float(counter.calls.numpy()) - before == 3              # 40 faces, batches of 16
+    assert probabilities.shape == (40, 6)
+    np.testing.assert_allclose(probabilities.sum(1), 1, atol=1e-5)
+    if explain:
+        assert heatmaps.shape == (40, 64, 64) and (targets == probabilities.argmax(1)).all()
+
+
+def test_face_free_pictures_give_no_face():
+    rng = np.random.default_rng(3)
+    pictures = [scenes.background(rng) for _ in range(12)] + [
+        np.zeros((480, 640, 3), np.uint8), np.full((30, 40, 3), 200, np.uint8)]
+    assert all(detect_faces(picture) == [] for picture in pictures)
+    from skimage import data
+
+    [record] = analyze(data.chelsea())               # a cat: no face, said so
+    assert record["emotion"] is None and record["reason"] == NO_FACE
+
+
+def test_astronaut_at_every_size_is_one_happy_face():
+    from skimage import data
+
+    pipeline = FacePipeline()
+    photo = data.astronaut()
+    for side in (512, 2048, 3000):
+        picture = cv2.resize(photo, (side, side), interpolation=cv2.INTER_CUBIC)
+        results = pipeline(picture)
+        assert [r.emotion for r in results] == ["happiness"], side
+        x, y, w, h = np.array(results[0].box) * 512 / side
+        assert 150 < x + w / 2 < 260 and 60 < y + h / 2 < 180   # her face, not the suit
+
+
+@pytest.mark.data
+def test_a_face_pasted_at_a_known_place_is_found_framed_and_classified_like_its_crop(
+        datasets_dir):
+    faces, _ = validation_faces(datasets_dir, 60)
+    pipeline = FacePipeline()
+    aligned = pipeline.classify(faces)[0]
+    confident = np.flatnonzero(aligned.max(1) > 0.85)[:6]
+    assert len(confident) >= 4
+    rng = np.random.default_rng(5)
+    for index in confident:
+        scene = scenes.compose(faces[index], scenes.background(rng), 150, 300, 220,
+                               context="replicate")
+        [result] = pipeline(scene.picture)
+        cx, cy = result.box[0] + result.box[2] / 2, result.box[1] + result.box[3] / 2
+        assert abs(cx - 300) < 0.25 * 150 and abs(cy - 220) < 0.3 * 150
+        corners = result.corners
+        assert abs(np.linalg.norm(corners[1] - corners[0]) - 150) < 0.2 * 150
+        assert result.emotion == EMOTION_NAMES[int(aligned[index].argmax())]
+
+
+EMOTION_NAMES = __import__("gimefive_tf").EMOTIONS
+
+
+@pytest.mark.data
+def test_two_faces_give_two_records_in_python_and_on_the_command_line(datasets_dir, tmp_path,
+                                                                       capsys):
+    from gimefive_tf.predict import main as predict_main
+
+    faces, _ = validation_faces(datasets_dir, 8)
+    rng = np.random.default_rng(2)
+    picture = scenes.compose(faces[0], scenes.background(rng), 150, 170, 240,
+                             context="replicate").picture
+    picture = scenes.compose(faces[1], picture, 150, 470, 240, context="replicate").picture
+    records = analyze(picture, explain="gradcam")
+    assert len(records) == 2 and all(r["heatmap"].shape == (64, 64) for r in records)
+    assert sorted(r["box"][0] < 320 for r in records) == [False, True]
+    frame = to_frame(records)
+    assert list(frame.columns[:7]) == ["input", "face", "x", "y", "w", "h", "emotion"]
+    assert len(frame) == 2 and np.allclose(frame[list(EMOTION_NAMES)].sum(1), 1, atol=1e-3)
+    cv2.imwrite(str(tmp_path / "two.png"), picture[..., ::-1])
+    assert predict_main([str(tmp_path / "two.png"), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["face"] for r in rows] == [0, 1]
+    assert {tuple(r) for r in (row["box"] for row in rows)} == {tuple(r["box"]) for r in records}
