@@ -107,19 +107,20 @@ def video_figures(model_path, detector, path, segments, explain):
     from gimefive_tf.video import VideoAnalyzer, annotate
     from gimefive_tf.data.frames import open_video
 
-    analyzer = VideoAnalyzer(FacePipeline(model_path, detector, explain=explain))
+    analyzer = VideoAnalyzer(FacePipeline(model_path, detector, explain=explain, batch_size=4))
     rows, frames, _, fps = annotate(open_video(path), analyzer)
     by_frame = {}
     for row in rows:
         by_frame.setdefault(row["frame"], []).append(row)
     face_frames = hits = correct_segments = single_segments = 0
     for first, last, labels in segments:
+        rows_here = [row for f in range(first, last + 1) for row in by_frame.get(f, [])]
         if len(labels) == 1:
             single_segments += 1
-            emotions = [row["emotion_id"] for f in range(first, last + 1)
-                        for row in by_frame.get(f, [])]
-            if emotions and np.bincount(emotions).argmax() == labels[0]:
-                correct_segments += 1
+            if rows_here:  # the segment's face: its longest track, by the majority of frames
+                main = np.bincount([row["face_id"] for row in rows_here]).argmax()
+                emotions = [row["emotion_id"] for row in rows_here if row["face_id"] == main]
+                correct_segments += np.bincount(emotions).argmax() == labels[0]
         face_frames += (last - first + 1) * bool(labels)
         hits += sum(min(len(by_frame.get(f, [])), len(labels)) / max(1, len(labels))
                     for f in range(first, last + 1) if labels)
@@ -129,6 +130,8 @@ def video_figures(model_path, detector, path, segments, explain):
             "face_frame_recall": round(hits / face_frames, 4),
             "segment_accuracy": round(correct_segments / single_segments, 4),
             "segments": single_segments,
+            "face_rows_per_face_frame": round(len([r for r in rows if r["frame"] <
+                                                   segments[-1][0]]) / face_frames, 3),
             "two_face_segment_mean_faces": round(np.mean(
                 [len(by_frame.get(f, [])) for f in range(two_first, two_last + 1)]), 2),
             "faces_in_empty_segment": sum(len(by_frame.get(f, [])) for f in

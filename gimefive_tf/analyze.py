@@ -70,9 +70,9 @@ class FacePipeline:
     """Detect, frame, crop, classify and optionally explain the faces of pictures.
 
     model: a keras.Model or a `.keras` path (None: the shipped model). detector: one of
-    faces.DETECTORS. framing: "box" (the detector's box mapped by its measured calibration) or
-    "landmarks" (similarity alignment to the training faces' landmark template); None takes
-    the calibration's measured best. crop: "face" (an input without a face says so), "auto"
+    faces.DETECTORS. framing: one of faces.FRAMINGS ("box": the detector's box mapped by its
+    measured calibration; "eyes" or "landmarks": similarity alignment to the training faces'
+    landmark template); None takes the calibration's measured best. crop: "face" (an input without a face says so), "auto"
     (the whole picture when no face is found) or "none" (inputs are already face crops).
     explain: None or a method of gimefive_tf.explain (heatmaps from the same forward pass),
     of `layer` (default: the last conv stage) for `target` (default: each face's prediction).
@@ -92,7 +92,6 @@ class FacePipeline:
         self.detector, self.crop, self.batch_size = detector, crop, int(batch_size)
         self.target = target
         self._explainer, self._predictor = None, None
-        self.explain_method = explain
         if explain:
             from gimefive_tf.explain import make_explainer
 

@@ -3,7 +3,8 @@
 Training faces are shown as a camera would see them (gimefive_tf.scenes: context, size,
 place, lighting), each detector is run on them, and the map from its box to the face's true
 aligned frame (scale and offset, medians over all found faces) is fitted, with the mean
-landmark template where the detector gives landmarks. Then both framings are scored by how
+landmark template where the detector gives landmarks, and how the training faces are lit
+(median pixel mean and spread, matched on every crop). Then the framings are scored by how
 often the model's answer on the crop equals its answer on the aligned face, on the same faces
 turned by up to 15 degrees; the better one becomes that detector's default. The result is
 written beside the model as `<model>.framing.json`, where the face pipeline finds it.
@@ -29,9 +30,10 @@ def calibration_scenes(faces, seed=0, max_angle=0.0):
     return [scenes.random_scene(face, rng, max_angle=max_angle) for face in faces]
 
 
-def fit_framing(pairs):
+def fit_framing(pairs, faces=None):
     """Framing from (Box, Scene) pairs: medians of side ratio and centre offsets, and the
-    median landmark positions in the aligned frame (fractions of its side)."""
+    median landmark positions in the aligned frame (fractions of its side); with the aligned
+    `faces`, also their median pixel mean and standard deviation (how they are lit)."""
     from gimefive_tf.faces import Framing
 
     if not pairs:
@@ -46,7 +48,13 @@ def fit_framing(pairs):
         points = np.array([[((x - scene.square[0]) / scene.side, (y - scene.square[1]) / scene.side)
                             for x, y in box.landmarks] for box, scene in marked])
         template = tuple(map(tuple, np.median(points, axis=0).round(4).tolist()))
-    return Framing(float(round(scale, 4)), float(round(dx, 4)), float(round(dy, 4)), template)
+    mean = std = None
+    if faces is not None:
+        pixels = np.asarray(faces, np.float32).reshape(len(faces), -1)
+        mean = float(round(np.median(pixels.mean(1)), 2))
+        std = float(round(np.median(pixels.std(1)), 2))
+    return Framing(float(round(scale, 4)), float(round(dx, 4)), float(round(dy, 4)), template,
+                   mean, std)
 
 
 def calibrate_detector(detector, faces, predictor, seed=0, bar=None):
@@ -62,7 +70,7 @@ def calibrate_detector(detector, faces, predictor, seed=0, bar=None):
             pairs.append((box, scene))
         if bar is not None:
             bar.update(1)
-    framing = fit_framing(pairs)
+    framing = fit_framing(pairs, faces)
     reference = predictor(faces).argmax(1)
     turned = calibration_scenes(faces, seed + 1, max_angle=15.0)
     crops = {how: [] for how in FRAMINGS}

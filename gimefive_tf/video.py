@@ -4,8 +4,8 @@ Every frame goes through the library's face pipeline (gimefive_tf.analyze: detec
 the training faces, classify and explain in one pass), with tracking across frames. Writes the
 annotated video (same size and fps: the outline of the crop the model saw, the dominant emotion
 above it, the six scores beside it, the heatmap blended on the crop), a per-frame CSV
-`frame,time_s,face_id,x,y,w,h,tracked,emotion,happiness,...,fear` (tracked=1: the full-frame
-search missed the face and a second look near its last place found it), a plot of the scores
+`frame,time_s,face_id,x,y,w,h,tracked,emotion,happiness,...,fear` (tracked=1: found by looking
+near the face's last place rather than by a search of the whole frame), a plot of the scores
 over time per face, and prints a summary. Ctrl-C stops cleanly: everything written so far stays playable.
 """
 
@@ -30,24 +30,30 @@ EXPLAIN_CHOICES = ("gradcam", "gradcam++", "layercam", "none")
 
 
 class VideoAnalyzer:
-    """Frames through the face pipeline with tracking: stable face ids; where a face seen in
-    the last frame is missed, a second look near its last place (at the scale the detector
-    likes, with a lower threshold) carries it on, or finds it gone; each face's scores are
-    averaged over its last `smooth` analysed frames."""
+    """Frames through the face pipeline with tracking. The whole frame is searched every
+    `search_every` analysed frames (and whenever no face is tracked); in between, and whenever
+    the search misses a face it had a frame ago, each face is looked for near its last place
+    (at the scale the detector likes, with a lower threshold), which carries it on or finds it
+    gone. Faces keep stable ids; each face's scores are averaged over its last `smooth` frames.
+    """
 
-    def __init__(self, pipeline, smooth=5):
-        self.pipeline = pipeline
+    def __init__(self, pipeline, smooth=5, search_every=5):
+        self.pipeline, self.search_every = pipeline, max(1, int(search_every))
         self.tracker = FaceTracker()
         self.history = collections.defaultdict(lambda: collections.deque(maxlen=max(1, smooth)))
+        self.analysed = 0
 
     def __call__(self, rgb):
         """[(face_id, box, smoothed probabilities, heatmap or None, crop corners, tracked)]."""
-        found = self.pipeline.faces(rgb, trusted=self.tracker.current())
+        known = self.tracker.current()
+        search = not known or self.analysed % self.search_every == 0
+        self.analysed += 1
+        found = self.pipeline.faces(rgb, trusted=known) if search else []
         boxes = [box for box, _, _ in found]
-        rescued = [self.pipeline.cropper.search_near(rgb, last)
-                   for _, last in self.tracker.lost(boxes)]
-        rescued = [box for box in rescued if box is not None]
-        found += [(box, *self.pipeline.frame(rgb, box)) for box in rescued]
+        followed = [self.pipeline.cropper.search_near(rgb, last)
+                    for _, last in self.tracker.lost(boxes)]
+        followed = [box for box in followed if box is not None]
+        found += [(box, *self.pipeline.frame(rgb, box)) for box in followed]
         if not found:
             self.tracker.update([])
             return []
@@ -227,6 +233,9 @@ def build_parser():
     parser.add_argument("--explain", choices=EXPLAIN_CHOICES, default="gradcam",
                         help="heatmap blended on each face (gradcam) or none")
     parser.add_argument("--every", type=int, default=1, help="analyse every K-th frame (1)")
+    parser.add_argument("--search-every", type=int, default=5, metavar="K",
+                        help="search the whole frame every K analysed frames, follow known "
+                             "faces near their last place in between (5; 1: search every frame)")
     parser.add_argument("--smooth", type=int, default=5,
                         help="average each face's scores over its last W analysed frames (5)")
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
@@ -246,8 +255,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if (args.input is None) == (args.camera is None):
         raise GiMeFiveError("pass a video file or --camera N (one of them)")
-    if args.every < 1 or args.smooth < 1:
-        raise GiMeFiveError("--every and --smooth must be at least 1")
+    if args.every < 1 or args.smooth < 1 or args.search_every < 1:
+        raise GiMeFiveError("--every, --smooth and --search-every must be at least 1")
     csv_path = args.csv or (str(pathlib.Path(args.out).with_suffix(".csv")) if args.out else None)
     plot_path = args.plot or (str(pathlib.Path(csv_path).with_suffix(".png")) if csv_path
                               else None)
@@ -262,7 +271,7 @@ def main(argv=None):
     pipeline = FacePipeline(args.model, args.detector, args.framing,
                             explain=None if args.explain == "none" else args.explain,
                             batch_size=4, max_side=VIDEO_DETECTION_SIDE)
-    analyzer = VideoAnalyzer(pipeline, args.smooth)
+    analyzer = VideoAnalyzer(pipeline, args.smooth, args.search_every)
     import cv2
 
     total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None

@@ -69,3 +69,15 @@ def test_jax_backend_matches_tensorflow(build, tmp_path):
     scale = np.abs(expected).max()
     np.testing.assert_allclose(got, expected, atol=1e-4 * max(scale, 1.0), rtol=1e-4)
     assert np.array_equal(got.argmax(1), expected.argmax(1))
+
+
+def test_the_face_pipeline_runs_under_jax():
+    """`KERAS_BACKEND=jax python -m gimefive_tf.predict` finds and classifies the demo face."""
+    import json
+
+    environment = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-m", "gimefive_tf.predict", "--json"],
+                          capture_output=True, text=True, env=environment, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    [record] = json.loads(done.stdout)
+    assert record["face"] == 0 and record["emotion"] == "happiness"

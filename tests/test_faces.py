@@ -69,7 +69,19 @@ def test_the_shipped_calibration_covers_every_detector():
     assert path is not None and set(calibration) == set(DETECTORS)
     for entry in calibration.values():
         assert 0.6 < entry["framing"].scale < 1.6 and entry["found"] > 0.5
+        assert 90 < entry["framing"].mean < 160 and 30 < entry["framing"].std < 80
     assert calibration["blazeface"]["framing"].template is not None
+
+
+def test_crops_are_lit_like_the_training_faces():
+    from gimefive_tf.faces import match_lighting
+
+    face = np.random.default_rng(4).integers(60, 200, (64, 64, 3)).astype(np.uint8)
+    dim = (face * 0.4).astype(np.uint8)
+    lit = match_lighting(dim, Framing(mean=120.0, std=50.0))
+    assert abs(lit.mean() - 120) < 1 and abs(lit.std() - 50) < 1.5
+    assert match_lighting(dim, Framing()) is dim                 # no calibration: untouched
+    assert np.corrcoef(lit.ravel(), face.ravel())[0, 1] > 0.99    # the same face, relit
 
 
 def test_alignment_maps_the_template_onto_itself():
