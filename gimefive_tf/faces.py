@@ -23,7 +23,7 @@ DETECTORS = ("blazeface", "mtcnn", "haar")
 DEFAULT_DETECTOR = "blazeface"
 FRAMINGS = ("box", "eyes", "landmarks")
 VIDEO_DETECTION_SIDE = 640  # video frames are searched at most this large
-BLAZEFACE_MIN_SCORE = 0.65  # a BlazeFace box this sure is a face on its own word
+BLAZEFACE_MIN_SCORE = 0.7  # a BlazeFace box this sure is a face on its own word
 BLAZEFACE_CANDIDATE_SCORE = 0.3  # below that down to this, MTCNN gives a second opinion
 SECOND_OPINION_MIN_SCORE = 0.5
 MTCNN_MIN_SCORE = 0.9
@@ -255,7 +255,7 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
     """Faces in an RGB (or gray) uint8 image, largest first, as Boxes.
 
     blazeface (the default): MediaPipe's BlazeFace over an image pyramid, fast, with landmarks;
-    a borderline box (score 0.3-0.65) is kept only when MTCNN, shown that spot at the scale it
+    a borderline box (score 0.3-0.7) is kept only when MTCNN, shown that spot at the scale it
     likes, agrees it is a face, which finds hard faces without taking textures for faces.
     mtcnn: the MTCNN cascade of CNNs (slower, landmarks); haar: OpenCV's frontal-face cascade.
     max_side: search a copy scaled down to this side (faster for video); None: full size.

@@ -1,7 +1,8 @@
 """Batched inference: the one place images become emotion probabilities.
 
-On TensorFlow the forward pass is XLA-compiled for a fixed batch size (the last batch is
-padded), about 1.2x faster than plain `model.predict` on CPU, with no recompiling per shape.
+On TensorFlow the forward pass is XLA-compiled for batches padded to a power of two (at most
+the batch size), about 1.2x faster than plain `model.predict` on CPU, with a handful of
+compiled shapes instead of one per batch length.
 Other Keras backends (JAX) run the model's own call.
 """
 
@@ -46,9 +47,11 @@ class Predictor:
         return np.concatenate(outputs)
 
     def predict_batch(self, batch):
-        """Probabilities for at most `batch_size` images, padded to the compiled shape."""
+        """Probabilities for at most `batch_size` images, padded to the next power of two (at
+        most `batch_size`): a few compiled shapes, and one face of a video frame costs one."""
         count = len(batch)
-        if count < self.batch_size:
-            padding = np.zeros((self.batch_size - count, *batch.shape[1:]), batch.dtype)
+        padded = min(self.batch_size, 1 << max(0, count - 1).bit_length())
+        if count < padded:
+            padding = np.zeros((padded - count, *batch.shape[1:]), batch.dtype)
             batch = np.concatenate([batch, padding])
         return np.asarray(self._forward(batch.astype(np.float32)))[:count]
