@@ -66,6 +66,36 @@ def read_image(path):
         raise GiMeFiveError(f"{path} is not a readable image") from None
 
 
+def demo_image():
+    """(name, RGB uint8) of scikit-image's astronaut photo, read from the installed package."""
+    try:
+        from skimage import data
+    except ImportError:
+        raise GiMeFiveError("the built-in demo photo needs scikit-image; pass an image instead") \
+            from None
+    return "skimage:astronaut", data.astronaut()
+
+
+def collect_inputs(paths):
+    """[(name, pixels or None)]: the demo photo, or every image file under the given paths."""
+    from gimefive_tf.data.readers import IMAGE_EXTENSIONS
+
+    if not paths:
+        return [demo_image()]
+    found = []
+    for path in map(pathlib.Path, paths):
+        if path.is_dir():
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            if not images:
+                raise GiMeFiveError(f"no images in {path}")
+            found += [(str(p), None) for p in images]
+        elif path.is_file():
+            found.append((str(path), None))
+        else:
+            raise GiMeFiveError(f"{path} does not exist; pass image files or folders")
+    return found
+
+
 class FacePipeline:
     """Detect, frame, crop, classify and optionally explain the faces of pictures.
 

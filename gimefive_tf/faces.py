@@ -153,16 +153,17 @@ class BlazeFace:
         boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
         return boxes, raw[:, 2:] + anchors[:, None], scores[keep]
 
-    def __call__(self, rgb, min_score=None):
+    def __call__(self, rgb, min_score=None, levels=None):
         import cv2
 
         min_score = self.min_score if min_score is None else min_score
+        levels = self.levels if levels is None else levels
         height, width = rgb.shape[:2]
         side = max(height, width)
         found_boxes, found_points, found_scores = [], [], []
         tiles = [(0, 0, side)]
         tile = side // 2
-        for _ in range(1, self.levels):
+        for _ in range(1, levels):
             if tile < self.min_tile:
                 break
             stride = tile // 2
@@ -251,7 +252,7 @@ def check_detector(detector):
 
 
 def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, min_score=None,
-                 trusted=()):
+                 trusted=(), whole_view_only=False):
     """Faces in an RGB (or gray) uint8 image, largest first, as Boxes.
 
     blazeface (the default): MediaPipe's BlazeFace over an image pyramid, fast, with landmarks;
@@ -261,7 +262,8 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
     max_side: search a copy scaled down to this side (faster for video); None: full size.
     min_score: the detector's own confidence threshold (blazeface, mtcnn), with no second
     opinion; None: the defaults above. trusted: boxes known to be faces (a video's faces of the
-    last frame): a borderline box on one of them needs no second opinion.
+    last frame): a borderline box on one of them needs no second opinion. whole_view_only:
+    blazeface looks at the picture as one view, no tiles (for a region that fits one face).
     """
     import cv2
 
@@ -283,7 +285,7 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
                                                           for known in trusted))
                  or second_opinion(image, box) >= SECOND_OPINION_MIN_SCORE]
     elif detector == "blazeface":
-        boxes = _blazeface()(image, min_score)
+        boxes = _blazeface()(image, min_score, 1 if whole_view_only else None)
     elif detector == "mtcnn":
         boxes = [Box(*(int(v) for v in f["box"]), float(f["confidence"]),
                      tuple(tuple(float(c) for c in f["keypoints"][k]) for k in
@@ -310,7 +312,8 @@ def second_opinion(image, box, grow=2.0, face_side=72):
     region = crop_square(image, (cx - side / 2, cy - side / 2, side), view)
     back = side / view
     best = 0.0
-    for found in _mtcnn().detect_faces(region, threshold_onet=SECOND_OPINION_MIN_SCORE):
+    for found in _mtcnn().detect_faces(region, min_face_size=face_side // 2,
+                                       threshold_onet=SECOND_OPINION_MIN_SCORE):
         x, y, w, h = found["box"]
         seen = Box(int(cx - side / 2 + x * back), int(cy - side / 2 + y * back),
                    int(w * back), int(h * back))
@@ -554,7 +557,8 @@ class FaceCropper:
         if min(region.shape[:2]) < 16:
             return None
         candidates = [_shift(box, x0, y0) for box in
-                      detect_faces(region, self.detector, min_score=min_score)]
+                      detect_faces(region, self.detector, min_score=min_score,
+                                   whole_view_only=True)]
         candidates = [box for box in candidates if iou(box, last) > 0.3]
         return max(candidates, key=lambda box: iou(box, last)) if candidates else None
 

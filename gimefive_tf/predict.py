@@ -17,36 +17,6 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
 
-def demo_image():
-    """(name, RGB uint8) of scikit-image's astronaut photo, read from the installed package."""
-    try:
-        from skimage import data
-    except ImportError:
-        raise GiMeFiveError("the built-in demo photo needs scikit-image; pass an image instead") \
-            from None
-    return "skimage:astronaut", data.astronaut()
-
-
-def collect_inputs(paths):
-    """[(name, pixels or None)]: the demo photo, or every image file under the given paths."""
-    from gimefive_tf.data.readers import IMAGE_EXTENSIONS
-
-    if not paths:
-        return [demo_image()]
-    found = []
-    for path in map(pathlib.Path, paths):
-        if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-            if not images:
-                raise GiMeFiveError(f"no images in {path}")
-            found += [(str(p), None) for p in images]
-        elif path.is_file():
-            found.append((str(path), None))
-        else:
-            raise GiMeFiveError(f"{path} does not exist; pass image files or folders")
-    return found
-
-
 def plot_faces(image, results, path):
     """The picture with each face's crop outlined and numbered, and each face's six scores."""
     import matplotlib
@@ -98,7 +68,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from gimefive_tf.analyze import NO_FACE, FacePipeline, read_image
+    from gimefive_tf.analyze import NO_FACE, FacePipeline, collect_inputs, read_image
 
     args = build_parser().parse_args(argv)
     if args.plot and len(args.inputs) > 1:

@@ -78,8 +78,7 @@ def _new_folder(path):
 
 def face_results(args, model, explain=None):
     """FaceResults (crop, and heatmap with `explain`) of every face in the INPUTs."""
-    from gimefive_tf.analyze import FacePipeline
-    from gimefive_tf.predict import collect_inputs
+    from gimefive_tf.analyze import FacePipeline, collect_inputs
 
     pipeline = FacePipeline(model, args.detector, args.framing, args.crop, explain=explain,
                             layer=getattr(args, "layer", None) if explain else None,
