@@ -312,8 +312,7 @@ def second_opinion(image, box, grow=2.0, face_side=72):
     region = crop_square(image, (cx - side / 2, cy - side / 2, side), view)
     back = side / view
     best = 0.0
-    for found in _mtcnn().detect_faces(region, min_face_size=face_side // 2,
-                                       threshold_onet=SECOND_OPINION_MIN_SCORE):
+    for found in _mtcnn().detect_faces(region, threshold_onet=SECOND_OPINION_MIN_SCORE):
         x, y, w, h = found["box"]
         seen = Box(int(cx - side / 2 + x * back), int(cy - side / 2 + y * back),
                    int(w * back), int(h * back))
