@@ -147,9 +147,13 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
     if table:
         table.writerow(CSV_HEADER)
     rows, frame_index, interrupted, results = [], 0, False, []
+    stop = _stop_between_frames()
     started = time.perf_counter()
     try:
         while max_frames is None or frame_index < max_frames:
+            if stop.requested:
+                interrupted = True
+                break
             ok, frame = capture.read()
             if not ok:
                 break
@@ -178,6 +182,7 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
     except KeyboardInterrupt:
         interrupted = True
     finally:
+        stop.restore()
         if writer is not None:
             writer.release()
         if handle:
@@ -187,6 +192,29 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
             cv2.destroyAllWindows()
     elapsed = time.perf_counter() - started
     return rows, frame_index, interrupted, frame_index / elapsed if elapsed else 0.0
+
+
+class _stop_between_frames:
+    """Ctrl-C (SIGINT) asks the frame loop to stop after the frame in hand, so the video, the
+    CSV and the count always agree; outside the main thread Ctrl-C stays an exception."""
+
+    def __init__(self):
+        import signal
+        import threading
+
+        self.requested, self.previous = False, None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, self._request)
+
+    def _request(self, *_):
+        self.requested = True
+
+    def restore(self):
+        import signal
+
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
+            self.previous = None
 
 
 def summarize(rows, frames):
