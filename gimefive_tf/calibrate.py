@@ -115,12 +115,12 @@ def build_parser():
 
 
 def main(argv=None):
+    args = build_parser().parse_args(argv)  # before the imports that load TensorFlow
     from gimefive_tf.data import load_arrays, read_dataset, stratified_split
     from gimefive_tf.faces import check_detector, framing_path, write_calibration
     from gimefive_tf.inference import Predictor
     from gimefive_tf.loading import PRETRAINED_MODEL, load_model
 
-    args = build_parser().parse_args(argv)
     detectors = [check_detector(d.strip()) for d in args.detectors.split(",") if d.strip()]
     if not detectors or args.faces < 10:
         raise GiMeFiveError("pass at least one detector and --faces of 10 or more")

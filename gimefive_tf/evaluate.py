@@ -192,10 +192,10 @@ def build_parser():
 
 
 def main(argv=None):
+    args = build_parser().parse_args(argv)  # before the imports that load TensorFlow
     from gimefive_tf.analyze import FacePipeline
     from gimefive_tf.data import read_dataset
 
-    args = build_parser().parse_args(argv)
     if args.batch_size < 1:
         raise GiMeFiveError("--batch-size must be at least 1")
     tables = [read_dataset(path, layout=args.layout, split=args.split) for path in args.data]

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("jax") is None,
 
 RUN_UNDER_JAX = textwrap.dedent("""
     import sys, keras, numpy as np
-    import gimefive_tf  # registers the layers
+    import gimefive_tf.layers  # registers the layers
     assert keras.backend.backend() == "jax", keras.backend.backend()
     model = keras.saving.load_model(sys.argv[1], safe_mode=True)
     np.save(sys.argv[3], np.asarray(model.predict(np.load(sys.argv[2]), verbose=0)))
