@@ -57,8 +57,9 @@ def fit_framing(pairs, faces=None):
                    mean, std)
 
 
-def calibrate_detector(detector, faces, predictor, seed=0, bar=None):
-    """{framing, default, found, agreement{box, landmarks}} for one detector."""
+def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
+    """{framing, default, found, agreement{framing: share}} for one detector; `reference`: the
+    model's class for each aligned face, which a well-framed crop should get too."""
     from gimefive_tf.faces import detect_faces, frame_face
     from gimefive_tf.scenes import matching_face
 
@@ -71,7 +72,6 @@ def calibrate_detector(detector, faces, predictor, seed=0, bar=None):
         if bar is not None:
             bar.update(1)
     framing = fit_framing(pairs, faces)
-    reference = predictor(faces).argmax(1)
     turned = calibration_scenes(faces, seed + 1, max_angle=15.0)
     crops = {how: [] for how in FRAMINGS}
     kept = []
@@ -138,7 +138,9 @@ def main(argv=None):
     faces, _ = load_arrays(table.subset(chosen), model.input_shape[1])
     predictor = Predictor(model)
     bar = progress(None, "calibrating", total=2 * len(faces) * len(detectors))
-    calibration = {d: calibrate_detector(d, faces, predictor, args.seed, bar) for d in detectors}
+    reference = predictor(faces).argmax(1)
+    calibration = {d: calibrate_detector(d, faces, reference, predictor, args.seed, bar)
+                   for d in detectors}
     bar.close()
     write_calibration(out, calibration, {"data": str(args.data), "faces": int(len(faces)),
                                          "seed": args.seed, "model": str(args.model or

@@ -280,7 +280,7 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
     if detector == "blazeface" and min_score is None and not _mtcnn_runs():
         boxes = _blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
     elif detector == "blazeface" and min_score is None:
-        trusted = [_rescale(box, scale) for box in trusted]
+        trusted = [_moved(box, scale) for box in trusted]
         boxes = [box for box in _blazeface()(image, BLAZEFACE_CANDIDATE_SCORE)
                  if box.score >= BLAZEFACE_MIN_SCORE
                  or (box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3
@@ -300,7 +300,7 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
         boxes = [Box(*(int(v) for v in b)) for b in _haar_cascade().detectMultiScale(
             gray, scaleFactor=1.1, minNeighbors=5, minSize=(side, side))]
     if scale < 1:
-        boxes = [_rescale(box, 1 / scale) for box in boxes]
+        boxes = [_moved(box, 1 / scale) for box in boxes]
     boxes = [box for box in boxes if min(box.w, box.h) >= min_size]
     return sorted(boxes, key=lambda b: b.area, reverse=True)
 
@@ -312,26 +312,21 @@ def second_opinion(image, box, grow=2.0, face_side=72):
     cx, cy = box.center
     view = int(round(face_side * grow))
     region = crop_square(image, (cx - side / 2, cy - side / 2, side), view)
-    back = side / view
     best = 0.0
     for found in _mtcnn().detect_faces(region, threshold_onet=SECOND_OPINION_MIN_SCORE):
-        x, y, w, h = found["box"]
-        seen = Box(int(cx - side / 2 + x * back), int(cy - side / 2 + y * back),
-                   int(w * back), int(h * back))
+        seen = _moved(Box(*found["box"]), side / view, cx - side / 2, cy - side / 2)
         if iou(seen, box) > 0.4:  # the same face, not one beside or inside the box
             best = max(best, float(found["confidence"]))
     return best
 
 
-def _shift(box, dx, dy):
-    points = None if box.landmarks is None else tuple((x + dx, y + dy) for x, y in box.landmarks)
-    return Box(box.x + dx, box.y + dy, box.w, box.h, box.score, points)
-
-
-def _rescale(box, factor):
+def _moved(box, factor=1.0, dx=0.0, dy=0.0):
+    """`box` (and its landmarks) from a scaled or cut-out view back into the picture:
+    every coordinate times `factor`, then shifted by (dx, dy)."""
     points = None if box.landmarks is None else tuple(
-        (x * factor, y * factor) for x, y in box.landmarks)
-    return Box(*(int(round(v * factor)) for v in box.to_list()), box.score, points)
+        (x * factor + dx, y * factor + dy) for x, y in box.landmarks)
+    return Box(int(round(box.x * factor + dx)), int(round(box.y * factor + dy)),
+               int(round(box.w * factor)), int(round(box.h * factor)), box.score, points)
 
 
 def iou(a, b):
@@ -529,7 +524,7 @@ class FaceCropper:
             raise GiMeFiveError(f"framing={framing!r} is not allowed; choose one of "
                                 f"{', '.join(FRAMINGS)}")
         self.size, self.max_side = int(size), max_side
-        self.calibration_path, calibration = find_calibration(model_path)
+        _, calibration = find_calibration(model_path)
         entry = calibration.get(detector, {})
         self.framing = entry.get("framing", Framing())
         self.how = framing or entry.get("default", "box")
@@ -557,7 +552,7 @@ class FaceCropper:
         region = image[y0:y0 + side, x0:x0 + side]
         if min(region.shape[:2]) < 16:
             return None
-        candidates = [_shift(box, x0, y0) for box in
+        candidates = [_moved(box, 1.0, x0, y0) for box in
                       detect_faces(region, self.detector, min_score=min_score,
                                    whole_view_only=True)]
         candidates = [box for box in candidates if iou(box, last) > 0.3]

@@ -30,8 +30,11 @@ def plot_faces(image, results, path):
     picture = axes[0, 0]
     picture.imshow(image)
     picture.axis("off")
-    picture.set_title(results[0].input if not faces else
-                      f"{len(faces)} face(s)" if faces[0].box else "whole image", fontsize=9)
+    if not faces:
+        title = results[0].input
+    else:
+        title = f"{len(faces)} face(s)" if faces[0].box else "whole image"
+    picture.set_title(title, fontsize=9)
     order = np.arange(len(EMOTIONS))[::-1]
     for number, (axis, result) in enumerate(zip(axes[0, 1:], faces)):
         if result.corners is not None:

@@ -147,7 +147,7 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
     if table:
         table.writerow(CSV_HEADER)
     rows, frame_index, interrupted, results = [], 0, False, []
-    stop = _stop_between_frames()
+    stop = _StopBetweenFrames()
     started = time.perf_counter()
     try:
         while max_frames is None or frame_index < max_frames:
@@ -194,7 +194,7 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
     return rows, frame_index, interrupted, frame_index / elapsed if elapsed else 0.0
 
 
-class _stop_between_frames:
+class _StopBetweenFrames:
     """Ctrl-C (SIGINT) asks the frame loop to stop after the frame in hand, so the video, the
     CSV and the count always agree; outside the main thread Ctrl-C stays an exception."""
 
