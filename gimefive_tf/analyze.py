@@ -57,13 +57,21 @@ class FaceResult:
 
 def read_image(path):
     """An image file as RGB uint8 (JPEG, PNG, BMP, GIF's first frame, ...)."""
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError:
+        raise GiMeFiveError(f"{path} is not a readable image") from None
+    return decode_image_bytes(data, path)
+
+
+def decode_image_bytes(data, name="the data"):
+    """Encoded image bytes as RGB uint8: the one decoder of files, uploads and requests."""
     import tensorflow as tf
 
     try:
-        return tf.io.decode_image(tf.io.read_file(str(path)), channels=3,
-                                  expand_animations=False).numpy()
+        return tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-        raise GiMeFiveError(f"{path} is not a readable image") from None
+        raise GiMeFiveError(f"{name} is not a readable image") from None
 
 
 def demo_image():
@@ -107,22 +115,30 @@ class FacePipeline:
     explain: None or a method of gimefive_tf.explain (heatmaps from the same forward pass),
     of `layer` (default: the last conv stage) for `target` (default: each face's prediction).
     max_side: search pictures scaled down to this side (video); None: full size.
+    classifier: crops -> (probabilities, heatmaps or None, targets or None) in place of the
+    in-process model (the server's batched signatures); `model` then only names the model
+    whose framing calibration applies, and `size` is the crops' side.
     """
 
     def __init__(self, model=None, detector=DEFAULT_DETECTOR, framing=None, crop="face",
-                 explain=None, layer=None, batch_size=64, max_side=None, target=None):
+                 explain=None, layer=None, batch_size=64, max_side=None, target=None,
+                 classifier=None, size=64):
         from gimefive_tf.loading import load_model
 
         if crop not in CROPS:
             raise GiMeFiveError(f"crop={crop!r} is not allowed; choose one of {', '.join(CROPS)}")
         model_path = model if isinstance(model, (str, pathlib.Path)) else None
-        self.model = load_model(model) if model_path is not None or model is None else model
-        self.size = int(self.model.input_shape[1])
+        self.model = None
+        if classifier is None:
+            self.model = load_model(model) if model_path is not None or model is None else model
+        self.size = int(self.model.input_shape[1]) if self.model is not None else int(size)
         self.cropper = FaceCropper(detector, framing, model_path, self.size, max_side)
         self.detector, self.crop, self.batch_size = detector, crop, int(batch_size)
-        self.target = target
+        self.target, self._classifier = target, classifier
         self._explainer, self._predictor = None, None
-        if explain:
+        if classifier is not None:
+            pass
+        elif explain:
             from gimefive_tf.explain import make_explainer
 
             self._explainer = make_explainer(self.model, explain, layer, batch_size)
@@ -163,6 +179,8 @@ class FacePipeline:
         crops = np.asarray(crops)
         if not len(crops):
             return np.zeros((0, len(EMOTIONS)), np.float32), None, None
+        if self._classifier is not None:
+            return self._classifier(crops)
         if self._explainer is not None:
             heatmaps, targets, probabilities = self._explainer.explain(crops, self.target)
             return probabilities, heatmaps, targets

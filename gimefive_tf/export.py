@@ -101,34 +101,47 @@ def analytic_cam(model, pixels, layer):
 
 # ---------------------------------------------------------------------------- SavedModel
 
-def export_savedmodel(model, folder, layer, image_size):
-    """Write the TF Serving SavedModel with its three signatures."""
-    import keras
+SIGNATURES = ("serving_default", "predict_pixels", "explain")
+
+
+def serving_signatures(model, layer, image_size):
+    """{name: tf.function with its input signature}: the three signatures of the SavedModel.
+    The export writes them and `gimefive_tf.serve` runs them in process for a `.keras` model,
+    so a server answers the same with or without an export."""
     import tensorflow as tf
 
     from gimefive_tf.data.pipeline import decode_image
 
     pixels_spec = tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="pixels")
 
+    @tf.function(input_signature=[pixels_spec])
     def predict_pixels(pixels):
         return _outputs(model, pixels)
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def serving_default(images):
         pixels = tf.map_fn(lambda b: decode_image(b, image_size), images,
                            fn_output_signature=tf.TensorSpec([image_size, image_size, 3],
                                                              tf.uint8))
         return _outputs(model, pixels)
 
+    @tf.function(input_signature=[pixels_spec])
     def explain(pixels):
         return {**_outputs(model, pixels), "heatmap": gradcam_in_graph(model, pixels, layer)}
+
+    return {"serving_default": serving_default, "predict_pixels": predict_pixels,
+            "explain": explain}
+
+
+def export_savedmodel(model, folder, layer, image_size):
+    """Write the TF Serving SavedModel with its three signatures."""
+    import keras
 
     # No archive.track(model): the endpoints already capture every variable they use, and
     # tracking the Keras wrappers too stores each weight twice (keras-team/keras#23553).
     archive = keras.export.ExportArchive()
-    archive.add_endpoint("serving_default", serving_default,
-                         input_signature=[tf.TensorSpec([None], tf.string, name="images")])
-    archive.add_endpoint("predict_pixels", predict_pixels, input_signature=[pixels_spec])
-    archive.add_endpoint("explain", explain, input_signature=[pixels_spec])
+    for name, function in serving_signatures(model, layer, image_size).items():
+        archive.add_endpoint(name, function)
     archive.write_out(str(folder), verbose=False)
 
 

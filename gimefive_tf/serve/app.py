@@ -1,0 +1,458 @@
+"""The HTTP application: TF Serving's REST API, /v1/analyze, the web page and operations.
+
+    GET  /v1/models/<name>[/versions/<v>]             model status
+    GET  /v1/models/<name>[/versions/<v>]/metadata    signature defs
+    POST /v1/models/<name>[/versions/<v>]:predict     {"signature_name", "instances" | "inputs"}
+    POST /v1/analyze        a whole photo (multipart file, raw image body, or JSON
+                            {"image": {"b64": ...}, "explain": true}) -> every face
+    GET  /  (web page)   /healthz   /readyz   /metrics (Prometheus)
+
+Model calls never run on the event loop: the batcher's thread or Starlette's thread pool runs
+them, so slow requests do not stall the others.
+"""
+
+import asyncio
+import base64
+import datetime
+import io
+import json
+import pathlib
+import sys
+import time
+
+import numpy as np
+
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.serve.servable import RequestError, format_predict, parse_predict
+
+STATIC = pathlib.Path(__file__).resolve().parent / "static"
+MAX_BODY_BYTES = 10 * 1024 * 1024
+MAX_PIXELS = 40_000_000  # a 10,000 x 10,000 photo is refused before it is decoded
+IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF")  # what TensorFlow decodes
+
+
+class Metrics:
+    """Prometheus counters of one app (its own registry: several apps may share a process)."""
+
+    def __init__(self):
+        from prometheus_client import CollectorRegistry, Counter, Histogram
+
+        self.registry = CollectorRegistry()
+        self.requests = Counter("gimefive_requests", "HTTP requests by route and status code",
+                                ["route", "code"], registry=self.registry)
+        self.latency = Histogram("gimefive_request_seconds", "Request latency by route",
+                                 ["route"], registry=self.registry,
+                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.batch_rows = Histogram("gimefive_batch_rows", "Rows per model call",
+                                    registry=self.registry,
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128))
+        self.faces = Counter("gimefive_faces", "Faces analysed by /v1/analyze",
+                             registry=self.registry)
+
+    def text(self):
+        from prometheus_client import generate_latest
+
+        return generate_latest(self.registry)
+
+
+def route_of(path):
+    """A low-cardinality route label for metrics."""
+    if path.startswith("/v1/models/"):
+        return "/v1/models:predict" if ":" in path.rsplit("/", 1)[-1] else "/v1/models"
+    return path if path in ("/", "/v1/analyze", "/healthz", "/readyz", "/metrics") else "other"
+
+
+def error_response(message, status):
+    from starlette.responses import JSONResponse
+
+    return JSONResponse({"error": message}, status_code=status)
+
+
+# ------------------------------------------------------------------------------- images
+
+def check_image(data):
+    """Refuse bytes that are not an image, or an image too large to decode, from its header."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    if not data:
+        raise RequestError("the image is empty")
+    try:
+        with warnings.catch_warnings():  # our own limit below says it, once, as a 413
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as header:
+                kind, (width, height) = header.format, header.size
+    except Image.DecompressionBombError as error:
+        raise RequestError(f"the image is too large: {error}", 413) from None
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise RequestError("the data is not an image (JPEG, PNG, BMP or GIF)") from None
+    if kind not in IMAGE_FORMATS:
+        raise RequestError(f"{kind} images are not supported; send JPEG, PNG, BMP or GIF")
+    if width * height > MAX_PIXELS:
+        raise RequestError(f"the image is {width}x{height}: more than {MAX_PIXELS:,} pixels",
+                           413)
+    return width, height
+
+
+def overlay_png(crop, heatmap, side=128):
+    """The crop with its Grad-CAM laid over it, as base64 PNG (what the web page draws)."""
+    import cv2
+
+    from gimefive_tf.explain.visualize import blend
+
+    picture = cv2.resize(blend(crop, heatmap), (side, side), interpolation=cv2.INTER_CUBIC)
+    ok, encoded = cv2.imencode(".png", cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    return base64.b64encode(encoded.tobytes()).decode()
+
+
+# --------------------------------------------------------------------------------- model
+
+class ModelRunner:
+    """Runs signatures (batched or not) and the face pipeline for one Servable."""
+
+    def __init__(self, servable, detector, framing, batching=True, max_batch_size=32,
+                 timeout_ms=5.0, metrics=None, calibration_model=None, workers=None):
+        import concurrent.futures
+        import os
+
+        from gimefive_tf.analyze import FacePipeline
+        from gimefive_tf.serve.batching import Batcher
+
+        self.servable, self.metrics = servable, metrics
+        self.max_batch_size = int(max_batch_size)
+        # Photos are decoded, searched and cropped by a few threads (as many as cores): more
+        # would only queue for the same cores and hold more memory.
+        self.workers = concurrent.futures.ThreadPoolExecutor(
+            workers or max(2, os.cpu_count() or 2), thread_name_prefix="gimefive-worker")
+        self.batcher = Batcher(self._run, max_batch_size, timeout_ms,
+                               on_batch=metrics.batch_rows.observe if metrics else None) \
+            if batching else None
+        self.pipelines = {
+            explain: FacePipeline(calibration_model, detector, framing,
+                                  classifier=self._classifier(explain),
+                                  size=servable.image_size)
+            for explain in (False, True)}
+
+    def _run(self, key, arrays):
+        version, signature = key
+        return self.servable.versions[version][signature](arrays)
+
+    def run_now(self, key, arrays, wait=True):
+        """Outputs of one signature call, from a worker thread."""
+        if self.batcher is None:
+            outputs = self._run(key, arrays)
+            if self.metrics:
+                self.metrics.batch_rows.observe(len(next(iter(arrays.values()))))
+            return outputs
+        return self.batcher.submit(key, arrays, wait).result()
+
+    async def run(self, key, arrays):
+        """Outputs of one signature call, awaited on the event loop."""
+        if self.batcher is None:
+            return await self.in_worker(self.run_now, key, arrays)
+        return await asyncio.wrap_future(self.batcher.submit(key, arrays))
+
+    async def in_worker(self, function, *args):
+        """`function(*args)` on a worker thread, awaited on the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(self.workers, function, *args)
+
+    def _classifier(self, explain):
+        signature = "explain" if explain else "predict_pixels"
+
+        def classify(crops):
+            outputs = self.run_now((self.servable.latest, signature),
+                                   {"pixels": np.asarray(crops, np.uint8)}, wait=False)
+            probabilities = outputs["probabilities"]
+            if not explain:
+                return probabilities, None, None
+            return probabilities, outputs["heatmap"], outputs["label_id"]
+        return classify
+
+    def analyze(self, image, name, explain):
+        """predict's records for every face of `image`, plus each crop's corners and, with
+        `explain`, its overlay PNG."""
+        results = self.pipelines[bool(explain)].run([(name, image)])
+        records = []
+        for result in results:
+            record = result.to_dict()
+            if result.corners is not None:
+                record["corners"] = np.round(result.corners.astype(float), 1).tolist()
+            if explain and result.heatmap is not None:
+                record["explained"] = result.target
+                record["overlay_png"] = overlay_png(result.crop, result.heatmap)
+            records.append(record)
+        return records
+
+    def warm_up(self):
+        """One call of every signature and of the face pipeline, so the first user waits for
+        nothing that could be done before."""
+        from gimefive_tf.analyze import demo_image
+
+        import cv2
+
+        size = self.servable.image_size
+        encoded = cv2.imencode(".png", np.zeros((size, size, 3), np.uint8))[1].tobytes()
+        # Every batch size a merged call can have: TensorFlow prepares each shape once.
+        for rows in range(1, self.max_batch_size + 1):
+            for version, signatures in self.servable.versions.items():
+                for name, signature in signatures.items():
+                    value = np.array([encoded] * rows, dtype=object) \
+                        if name == "serving_default" else np.zeros((rows, size, size, 3),
+                                                                   np.uint8)
+                    signature({next(iter(signature.inputs)): value})
+        image = demo_image()[1]
+        calls = [(explain, worker) for explain in (False, True)
+                 for worker in range(self.workers._max_workers)]
+        list(self.workers.map(lambda call: self.analyze(image, "warm-up", call[0]), calls))
+
+    def close(self):
+        if self.batcher is not None:
+            self.batcher.close()
+        self.workers.shutdown()
+
+
+# ---------------------------------------------------------------------------- middleware
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class Guard:
+    """Pure ASGI middleware: request size limit (413), one JSON access-log line per request,
+    and request metrics."""
+
+    def __init__(self, app, metrics, max_body_bytes=MAX_BODY_BYTES, log=sys.stdout):
+        self.app, self.metrics, self.max_body, self.log = app, metrics, max_body_bytes, log
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started, state = time.perf_counter(), {"status": 500, "sent": False, "bytes": 0}
+
+        async def counting_send(message):
+            if message["type"] == "http.response.start":
+                state["status"], state["sent"] = message["status"], True
+            await send(message)
+
+        async def limited_receive():
+            message = await receive()
+            if message["type"] == "http.request":
+                state["bytes"] += len(message.get("body", b""))
+                if state["bytes"] > self.max_body:
+                    raise _BodyTooLarge
+            return message
+
+        too_large = f"the request body is larger than {self.max_body // (1024 * 1024)} MB"
+        try:
+            length = int(dict(scope["headers"]).get(b"content-length", b"0") or 0)
+        except ValueError:
+            length = 0
+        try:
+            if length > self.max_body:
+                await self._drain(receive, length)
+                await error_response(too_large, 413)(scope, receive, counting_send)
+            else:
+                await self.app(scope, limited_receive, counting_send)
+        except _BodyTooLarge:
+            if not state["sent"]:
+                await error_response(too_large, 413)(scope, receive, counting_send)
+        finally:
+            seconds = time.perf_counter() - started
+            route = route_of(scope["path"])
+            self.metrics.requests.labels(route, str(state["status"])).inc()
+            self.metrics.latency.labels(route).observe(seconds)
+            client = scope.get("client") or ("-", 0)
+            print(json.dumps({
+                "time": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                    timespec="milliseconds"),
+                "client": client[0], "method": scope["method"], "path": scope["path"],
+                "status": state["status"], "ms": round(1000 * seconds, 1),
+                "bytes_in": max(length, state["bytes"])}), file=self.log, flush=True)
+
+    @staticmethod
+    async def _drain(receive, length, cap=64 * 1024 * 1024):
+        """Read what the client sends (up to `cap`) so it can read our answer."""
+        read = 0
+        while read < min(length, cap):
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            read += len(message.get("body", b""))
+            if not message.get("more_body"):
+                return
+
+
+# ------------------------------------------------------------------------------- routes
+
+def _split_model_path(rest):
+    """'name[/versions/v][/metadata][:verb]' -> (name, version or None, metadata, verb)."""
+    verb = None
+    if ":" in rest.rsplit("/", 1)[-1]:
+        rest, verb = rest.rsplit(":", 1)
+    parts = rest.split("/")
+    name, version, metadata = parts[0], None, False
+    tail = parts[1:]
+    if tail and tail[-1] == "metadata":
+        metadata, tail = True, tail[:-1]
+    if len(tail) == 2 and tail[0] == "versions":
+        version = tail[1]
+    elif len(tail) == 2 and tail[0] == "labels":
+        raise RequestError(f"this server has no version labels; use /versions/<n> "
+                           f"(label {tail[1]!r})", 404)
+    elif tail:
+        raise RequestError(f"unknown path /v1/models/{rest}", 404)
+    if not name:
+        raise RequestError("the path names no model: /v1/models/<name>", 404)
+    return name, version, metadata, verb
+
+
+def create_app(servable, detector="blazeface", framing=None, batching=True,
+               max_batch_size=32, timeout_ms=5.0, max_body_bytes=MAX_BODY_BYTES,
+               calibration_model=None, warm_up=True, log=sys.stdout):
+    """The ASGI app serving `servable` (a gimefive_tf.serve.Servable)."""
+    import contextlib
+
+    from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
+    from starlette.responses import FileResponse, JSONResponse, Response
+    from starlette.routing import Route
+
+    metrics = Metrics()
+    runner = ModelRunner(servable, detector, framing, batching, max_batch_size, timeout_ms,
+                         metrics, calibration_model)
+    state = {"ready": False}
+
+    async def model_get(request):
+        try:
+            name, version, metadata, verb = _split_model_path(request.path_params["rest"])
+            if verb:
+                raise RequestError(f"use POST for :{verb}", 405)
+            servable.version(name, version)
+            return JSONResponse(servable.metadata(version) if metadata
+                                else servable.status(version))
+        except RequestError as error:
+            return error_response(str(error), error.status)
+
+    async def model_post(request):
+        try:
+            name, version, metadata, verb = _split_model_path(request.path_params["rest"])
+            if metadata or verb is None:
+                raise RequestError("POST .../<name>[/versions/<v>]:predict", 404)
+            if verb in ("classify", "regress"):
+                raise RequestError(f"this model has no {verb} signature; use :predict", 400)
+            if verb != "predict":
+                raise RequestError(f"unknown verb :{verb}; use :predict", 404)
+            number, signatures = servable.version(name, version)
+            try:
+                body = json.loads(await request.body())
+            except (ValueError, UnicodeDecodeError) as error:
+                raise RequestError(f"the request body is not JSON: {error}") from None
+            signature, arrays, layout = parse_predict(body, signatures)
+            for info in signatures[signature].inputs.values():
+                if info.dtype == "string":
+                    for data in arrays[info.name].ravel():
+                        check_image(data)
+            outputs = await runner.run((number, signature), arrays)
+            return JSONResponse(format_predict(outputs, layout))
+        except RequestError as error:
+            return error_response(str(error), error.status)
+        except Exception as error:  # the model refused the input: TF Serving says 400 too
+            return error_response(f"the model could not run this input: "
+                                  f"{str(error).splitlines()[0][:300]}", 400)
+
+    async def analyze(request):
+        try:
+            data, name, explain = await _read_photo(request)
+            check_image(data)
+            image = await runner.in_worker(_decode, data)
+            records = await runner.in_worker(runner.analyze, image, name, explain)
+            metrics.faces.inc(sum(r["face"] is not None for r in records))
+            return JSONResponse({"model": servable.name, "version": servable.latest,
+                                 "width": int(image.shape[1]), "height": int(image.shape[0]),
+                                 "faces": records})
+        except RequestError as error:
+            return error_response(str(error), error.status)
+
+    async def index(request):
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    async def healthz(request):
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(request):
+        if state["ready"]:
+            return JSONResponse({"status": "ready", "model": servable.name,
+                                 "versions": sorted(servable.versions)})
+        return JSONResponse({"status": "not ready"}, status_code=503)
+
+    async def metrics_text(request):
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
+
+    async def not_found(request, exc):
+        return error_response(f"no such endpoint: {request.method} {request.url.path}",
+                              getattr(exc, "status_code", 404))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if warm_up:
+            await run_in_threadpool(runner.warm_up)
+        state["ready"] = True
+        yield
+        state["ready"] = False
+        await run_in_threadpool(runner.close)
+
+    app = Starlette(routes=[
+        Route("/", index),
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/metrics", metrics_text),
+        Route("/v1/analyze", analyze, methods=["POST"]),
+        Route("/v1/models/{rest:path}", model_get, methods=["GET"]),
+        Route("/v1/models/{rest:path}", model_post, methods=["POST"]),
+    ], exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
+    app.state.runner, app.state.metrics = runner, metrics
+    return Guard(app, metrics, max_body_bytes, log)
+
+
+async def _read_photo(request):
+    """(bytes, name, explain) from a multipart upload, a JSON body or a raw image body."""
+    kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    explain = request.query_params.get("explain", "").lower() in ("1", "true", "yes")
+    if kind == "multipart/form-data":
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except Exception as error:
+            raise RequestError(f"cannot read the form: {error}") from None
+        upload = form.get("image") or next((v for v in form.values()
+                                            if hasattr(v, "read")), None)
+        if upload is None or not hasattr(upload, "read"):
+            raise RequestError("the form has no file; send the photo as the field 'image'")
+        explain = explain or str(form.get("explain", "")).lower() in ("1", "true", "yes", "on")
+        return await upload.read(), upload.filename or "image", explain
+    body = await request.body()
+    if kind == "application/json":
+        try:
+            payload = json.loads(body)
+            encoded = payload["image"]["b64"]
+            data = base64.b64decode(encoded, validate=True)
+        except (ValueError, KeyError, TypeError):
+            raise RequestError('send JSON as {"image": {"b64": "<base64 image>"}, '
+                               '"explain": false}') from None
+        explain = explain or bool(payload.get("explain", False))
+        return data, str(payload.get("name", "image")), explain
+    if not body:
+        raise RequestError("the request has no photo: send a multipart file 'image', "
+                           'JSON {"image": {"b64": ...}} or the image bytes')
+    return body, "image", explain
+
+
+def _decode(data):
+    from gimefive_tf.analyze import decode_image_bytes
+
+    try:
+        return decode_image_bytes(data)
+    except GiMeFiveError as error:
+        raise RequestError(str(error)) from None
