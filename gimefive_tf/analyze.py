@@ -10,6 +10,7 @@ go through `FacePipeline`, so the same photo gives the same answer everywhere:
 """
 
 import dataclasses
+import io
 import pathlib
 
 import numpy as np
@@ -69,9 +70,28 @@ def decode_image_bytes(data, name="the data"):
     import tensorflow as tf
 
     try:
-        return tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+        image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
         raise GiMeFiveError(f"{name} is not a readable image") from None
+    return upright(image, data)
+
+
+def upright(image, data):
+    """The picture as a viewer shows it: a camera's EXIF orientation applied (a phone stores a
+    portrait sideways and says so in EXIF; a face on its side is not found)."""
+    if data[:2] != b"\xff\xd8":  # only JPEGs carry EXIF here
+        return image
+    try:
+        from PIL import Image
+
+        orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF: the pixels as stored
+        return image
+    turns = {3: 2, 6: 3, 8: 1}  # EXIF code -> quarter turns counter-clockwise
+    if orientation in (2, 4, 5, 7):  # mirrored codes: flip, then turn
+        image = image[:, ::-1]
+        orientation = {2: 1, 4: 3, 5: 8, 7: 6}[orientation]
+    return np.ascontiguousarray(np.rot90(image, turns.get(orientation, 0)))
 
 
 def demo_image():

@@ -185,6 +185,26 @@ def test_unknown_models_versions_and_paths_are_404(client):
     assert "error" in client.get("/v1/nothing").json()
 
 
+def test_a_streamed_body_over_the_limit_is_413(client, faces):
+    def chunks():
+        for _ in range(11):
+            yield b"\0" * (1024 * 1024)
+
+    for path in ("/v1/analyze", "/v1/models/gimefive:predict"):
+        response = client.post(path, content=chunks(), headers={"content-type": "image/jpeg"})
+        assert response.status_code == 413 and "larger than 10 MB" in response.json()["error"]
+
+
+def test_a_request_larger_than_a_batch_runs_in_chunks(client, faces):
+    pixels = np.concatenate([faces] * 14)  # 42 rows: one chunk of 32 and one of 10
+    outputs = client.post("/v1/models/gimefive:predict",
+                          json={"signature_name": "predict_pixels",
+                                "inputs": pixels.tolist()}).json()["outputs"]
+    probabilities = np.array(outputs["probabilities"])
+    assert probabilities.shape == (42, 6)
+    assert np.abs(probabilities - np.tile(probabilities[:3], (14, 1))).max() < 1e-5
+
+
 def test_huge_bodies_and_images_are_refused_before_decoding(client, faces):
     big = client.post("/v1/analyze", content=b"\0" * (20 * 1024 * 1024),
                       headers={"content-type": "image/jpeg"})
@@ -242,6 +262,21 @@ def test_analyze_answers_what_predict_prints(client, astronaut, tmp_path, capsys
     assert explained["explained"] == "happiness" and len(explained["corners"]) == 4
 
 
+def test_a_phone_portrait_is_turned_upright_by_its_exif(client, astronaut):
+    from PIL import Image
+
+    stored = Image.fromarray(np.ascontiguousarray(np.rot90(astronaut)))  # on its side
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "turn 90 degrees clockwise to show"
+    data = io.BytesIO()
+    stored.save(data, "JPEG", quality=95, exif=exif.tobytes())
+    [face] = client.post("/v1/analyze", files={"image": ("portrait.jpg", data.getvalue())}
+                         ).json()["faces"]
+    assert face["emotion"] == "happiness"
+    x, y, w, h = face["box"]
+    assert 150 < x < 200 and 50 < y < 100  # where the face is in the upright picture
+
+
 def test_analyze_reports_no_face_and_refuses_bad_photos(client):
     blank = cv2.imencode(".png", np.full((240, 320, 3), 128, np.uint8))[1].tobytes()
     none = client.post("/v1/analyze", content=blank, headers={"content-type": "image/png"})
@@ -283,7 +318,17 @@ def test_the_batcher_merges_close_requests_and_isolates_a_bad_one():
     assert good.result(timeout=10)["y"].tolist() == [2]
     with pytest.raises(ValueError):
         bad.result(timeout=10)
-    batcher.close()
+    assert calls == [2, 1, 1]  # merged, failed, then each alone: only the bad one fails
+    calls.clear()
+    other, mine = batcher.submit("other", {"x": np.array([5])}), \
+        batcher.submit("k", {"x": np.array([3])}, wait=False)
+    assert mine.result(timeout=10)["y"].tolist() == [6]
+    assert other.result(timeout=10)["y"].tolist() == [10]  # another key: its own call
+    queued = [batcher.submit("k", {"x": np.array([i])}) for i in range(3)]
+    batcher.close()  # finishes what is queued
+    assert [f.result(timeout=10)["y"].tolist() for f in queued] == [[0], [2], [4]]
+    with pytest.raises(RuntimeError):
+        batcher.submit("k", {"x": np.array([1])})
 
 
 def test_health_readiness_and_metrics(client, faces):

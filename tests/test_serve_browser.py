@@ -34,8 +34,9 @@ def test_the_page_shows_happiness_and_an_overlay_on_the_astronaut(tmp_path):
     artifacts = pathlib.Path(os.environ.get("GIMEFIVE_ARTIFACTS", REPO / "artifacts"))
     artifacts.mkdir(parents=True, exist_ok=True)
     with server() as (url, _), sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable,
-                                             args=["--no-sandbox", "--disable-gpu"])
+        browser = playwright.chromium.launch(executable_path=executable, args=[
+            "--no-sandbox", "--disable-gpu", "--use-fake-device-for-media-stream",
+            "--use-fake-ui-for-media-stream"])  # a synthetic camera, allowed without asking
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 800})
             outside = []
@@ -51,6 +52,14 @@ def test_the_page_shows_happiness_and_an_overlay_on_the_astronaut(tmp_path):
             expect(page.locator("#view")).to_have_attribute("data-overlays", "1",
                                                             timeout=60_000)
             page.screenshot(path=str(artifacts / "serve_page.png"), full_page=True)
+            # The webcam: Chromium's synthetic camera shows a test pattern, not a face.
+            page.click("#camera")
+            expect(page.locator("#snap")).to_be_visible(timeout=30_000)
+            page.wait_for_function("document.getElementById('video').videoWidth > 0",
+                                   timeout=30_000)
+            page.click("#snap")
+            expect(page.locator("#status")).to_have_text("No face found in this picture.",
+                                                         timeout=60_000)
             assert not outside  # nothing fetched from anywhere but the server
         finally:
             browser.close()

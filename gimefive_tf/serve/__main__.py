@@ -6,7 +6,7 @@ import argparse
 import pathlib
 import socket
 
-from gimefive_tf.cli import add_face_arguments, command
+from gimefive_tf.cli import ArgumentParser, add_face_arguments, command
 from gimefive_tf.errors import GiMeFiveError
 
 
@@ -33,7 +33,7 @@ def positive(kind):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gimefive-serve", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--model", metavar="PATH.keras",

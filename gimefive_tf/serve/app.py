@@ -28,7 +28,8 @@ from gimefive_tf.serve.servable import RequestError, format_predict, parse_predi
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 10,000 x 10,000 photo is refused before it is decoded
-IMAGE_FORMATS = ("JPEG", "PNG", "BMP", "GIF")  # what TensorFlow decodes
+MAX_ROWS = 1024  # instances per :predict request; the batcher runs them in max_batch_size chunks
+IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF")  # what TensorFlow decodes (MPO: phone JPEGs)
 
 
 class Metrics:
@@ -148,10 +149,16 @@ class ModelRunner:
         return self.batcher.submit(key, arrays, wait).result()
 
     async def run(self, key, arrays):
-        """Outputs of one signature call, awaited on the event loop."""
+        """Outputs of one signature call, awaited on the event loop; a request larger than
+        max_batch_size runs as several model calls (as TF Serving splits large batches)."""
+        rows = len(next(iter(arrays.values())))
         if self.batcher is None:
             return await self.in_worker(self.run_now, key, arrays)
-        return await asyncio.wrap_future(self.batcher.submit(key, arrays))
+        chunks = [{n: a[start:start + self.max_batch_size] for n, a in arrays.items()}
+                  for start in range(0, rows, self.max_batch_size)]
+        parts = await asyncio.gather(*(asyncio.wrap_future(self.batcher.submit(key, chunk))
+                                       for chunk in chunks))
+        return {n: np.concatenate([p[n] for p in parts]) for n in parts[0]}
 
     async def in_worker(self, function, *args):
         """`function(*args)` on a worker thread, awaited on the event loop."""
@@ -193,8 +200,11 @@ class ModelRunner:
 
         size = self.servable.image_size
         encoded = cv2.imencode(".png", np.zeros((size, size, 3), np.uint8))[1].tobytes()
-        # Every batch size a merged call can have: TensorFlow prepares each shape once.
-        for rows in range(1, self.max_batch_size + 1):
+        # A few batch sizes up to the largest a merged call can have (oneDNN prepares kernels
+        # per shape; the rest are prepared by the first requests).
+        sizes = sorted({1 << k for k in range(self.max_batch_size.bit_length())}
+                       | {self.max_batch_size})
+        for rows in sizes:
             for version, signatures in self.servable.versions.items():
                 for name, signature in signatures.items():
                     value = np.array([encoded] * rows, dtype=object) \
@@ -214,8 +224,11 @@ class ModelRunner:
 
 # ---------------------------------------------------------------------------- middleware
 
-class _BodyTooLarge(Exception):
-    pass
+class _BodyTooLarge(RequestError):
+    """A body that outgrew the limit while it streamed in (no Content-Length)."""
+
+    def __init__(self, limit):
+        super().__init__(f"the request body is larger than {limit // (1024 * 1024)} MB", 413)
 
 
 class Guard:
@@ -240,10 +253,10 @@ class Guard:
             if message["type"] == "http.request":
                 state["bytes"] += len(message.get("body", b""))
                 if state["bytes"] > self.max_body:
-                    raise _BodyTooLarge
+                    raise _BodyTooLarge(self.max_body)
             return message
 
-        too_large = f"the request body is larger than {self.max_body // (1024 * 1024)} MB"
+        too_large = str(_BodyTooLarge(self.max_body))
         try:
             length = int(dict(scope["headers"]).get(b"content-length", b"0") or 0)
         except ValueError:
@@ -344,22 +357,16 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
             if verb != "predict":
                 raise RequestError(f"unknown verb :{verb}; use :predict", 404)
             number, signatures = servable.version(name, version)
-            try:
-                body = json.loads(await request.body())
-            except (ValueError, UnicodeDecodeError) as error:
-                raise RequestError(f"the request body is not JSON: {error}") from None
-            signature, arrays, layout = parse_predict(body, signatures)
-            for info in signatures[signature].inputs.values():
-                if info.dtype == "string":
-                    for data in arrays[info.name].ravel():
-                        check_image(data)
+            body = await request.body()
+            signature, arrays, layout = await runner.in_worker(_parse_request, body, signatures)
             outputs = await runner.run((number, signature), arrays)
-            return JSONResponse(format_predict(outputs, layout))
+            return Response(await runner.in_worker(_render, format_predict(outputs, layout)),
+                            media_type="application/json")
         except RequestError as error:
             return error_response(str(error), error.status)
         except Exception as error:  # the model refused the input: TF Serving says 400 too
-            return error_response(f"the model could not run this input: "
-                                  f"{str(error).splitlines()[0][:300]}", 400)
+            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            return error_response(f"the model could not run this input: {first[:300]}", 400)
 
     async def analyze(request):
         try:
@@ -417,6 +424,32 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
     return Guard(app, metrics, max_body_bytes, log)
 
 
+def _parse_request(body, signatures):
+    """(signature, arrays, layout) of a :predict body, its images checked (a worker's job:
+    parsing 10 MB of JSON would stall the event loop)."""
+    try:
+        payload = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestError(f"the request body is not JSON: {error}") from None
+    signature, arrays, layout = parse_predict(payload, signatures)
+    if len(next(iter(arrays.values()))) > MAX_ROWS:
+        raise RequestError(f"a request holds at most {MAX_ROWS} instances; split it")
+    pixels = 0
+    for info in signatures[signature].inputs.values():
+        if info.dtype == "string":
+            for data in arrays[info.name].ravel():
+                width, height = check_image(data)
+                pixels += width * height
+    if pixels > MAX_PIXELS:
+        raise RequestError(f"the request's images hold {pixels:,} pixels in all; at most "
+                           f"{MAX_PIXELS:,} per request", 413)
+    return signature, arrays, layout
+
+
+def _render(content):
+    return json.dumps(content, separators=(",", ":")).encode()
+
+
 async def _read_photo(request):
     """(bytes, name, explain) from a multipart upload, a JSON body or a raw image body."""
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -424,6 +457,8 @@ async def _read_photo(request):
     if kind == "multipart/form-data":
         try:
             form = await request.form(max_files=1, max_fields=10)
+        except RequestError:
+            raise
         except Exception as error:
             raise RequestError(f"cannot read the form: {error}") from None
         upload = form.get("image") or next((v for v in form.values()
@@ -433,7 +468,7 @@ async def _read_photo(request):
         explain = explain or str(form.get("explain", "")).lower() in ("1", "true", "yes", "on")
         return await upload.read(), upload.filename or "image", explain
     body = await request.body()
-    if kind == "application/json":
+    if kind == "application/json" or (kind != "multipart/form-data" and body[:1] == b"{"):
         try:
             payload = json.loads(body)
             encoded = payload["image"]["b64"]

@@ -39,7 +39,7 @@ class Batcher:
         with self._ready:
             if self._closed:
                 raise RuntimeError("the batcher is closed")
-            self._queue.append((key, arrays, rows, future, wait))
+            self._queue.append((key, arrays, rows, future, wait, time.monotonic()))
             self._ready.notify()
         return future
 
@@ -57,8 +57,8 @@ class Batcher:
                 self._ready.wait()
             if not self._queue:
                 return None
-            key, _, rows, _, wait = self._queue[0]
-            deadline = time.monotonic() + (self.timeout if wait else 0)
+            key, _, rows, _, wait, arrived = self._queue[0]
+            deadline = arrived + (self.timeout if wait else 0)
             while rows < self.max_batch_size and not self._closed:
                 queued = sum(item[2] for item in self._queue if item[0] == key)
                 if queued >= self.max_batch_size:
@@ -91,8 +91,12 @@ class Batcher:
                 merged = {name: np.concatenate([arrays[name] for _, arrays, _, _ in group])
                           for name in group[0][1]}
                 outputs = self.run(key, merged)
+                total = sum(rows for _, _, rows, _ in group)
+                if any(np.ndim(a) == 0 or len(a) != total for a in outputs.values()):
+                    raise ValueError("the model's outputs are not batched along their first "
+                                     "axis")
                 if self.on_batch:
-                    self.on_batch(sum(rows for _, _, rows, _ in group))
+                    self.on_batch(total)
             except Exception as error:
                 if len(group) == 1:
                     group[0][3].set_exception(error)

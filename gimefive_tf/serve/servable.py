@@ -90,7 +90,8 @@ class Servable:
         try:
             number = int(version)
         except ValueError:
-            raise RequestError(f"version {version!r} is not a number", 400) from None
+            raise RequestError(f"Servable not found for request: Specific({name}, {version})",
+                               404) from None
         if number not in self.versions:
             raise RequestError(f"Servable not found for request: Specific({name}, {number})",
                                404)
@@ -156,7 +157,9 @@ class Servable:
         """GetModelMetadataResponse as JSON."""
         number, signatures = self.version(self.name, version)
         return {"model_spec": {"name": self.name, "signature_name": "", "version": str(number)},
-                "metadata": {"signature_def": {"signature_def": {
+                "metadata": {"signature_def": {
+                    "@type": "type.googleapis.com/tensorflow.serving.SignatureDefMap",
+                    "signature_def": {
                     n: s.to_json() for n, s in signatures.items()}}}}
 
 
