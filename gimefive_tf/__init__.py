@@ -1,10 +1,7 @@
 """gimefive_tf: interpretable facial emotion recognition (GiMeFive) in Keras 3."""
 
-import os
-
-# Quiet TensorFlow's C++ start-up chatter unless the user set a level; must precede its import.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
+# First: TensorFlow, when something loads it, loads without its C++ start-up lines.
+import gimefive_tf.quiet  # noqa: F401
 from gimefive_tf.analyze import FacePipeline, analyze, to_frame  # noqa: E402
 from gimefive_tf.errors import GiMeFiveError  # noqa: E402
 from gimefive_tf.labels import EMOTIONS  # noqa: E402

@@ -10,12 +10,12 @@ turned by up to 15 degrees; the better one becomes that detector's default. The 
 written beside the model as `<model>.framing.json`, where the face pipeline finds it.
 """
 
-import argparse
 import pathlib
 
 import numpy as np
 
-from gimefive_tf.cli import command, format_table, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, command, format_table, non_negative_int, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces import DETECTORS, FRAMINGS
 
@@ -95,7 +95,7 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="gimefive-calibrate",
+    parser = ArgumentParser(prog="gimefive-calibrate",
                                      description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--data", required=True,
                         help="the model's training faces (aligned crops; any layout)")
@@ -107,7 +107,7 @@ def build_parser():
     parser.add_argument("--exclude-val", type=float, default=0.1,
                         help="leave out the stratified validation fraction the model was "
                              "trained without (0.1, seed --seed; 0 uses every face)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out", help="calibration JSON (default: <model>.framing.json beside "
                                       "the model; an existing file is never overwritten)")
     parser.add_argument("--json", action="store_true", help="print the calibration as JSON")

@@ -1,9 +1,19 @@
 """What every command-line entry point shares: error handling, JSON output, progress bars."""
 
+import argparse
 import json
+import math
 import sys
 
 from gimefive_tf.errors import GiMeFiveError
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a mistake on the command line reported like every other user error: one
+    `error: ...` line and exit code 2 (run_cli), not the usage block."""
+
+    def error(self, message):
+        raise GiMeFiveError(f"{message} (see {self.prog} --help)")
 
 
 def run_cli(main, argv=None):
@@ -12,6 +22,10 @@ def run_cli(main, argv=None):
         return main(argv) or 0
     except GiMeFiveError as error:
         print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a file system refusal the command did not foresee: one line
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"error: {where}{error.strerror or error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -66,3 +80,47 @@ def add_face_arguments(parser, crop_help=None):
         from gimefive_tf.analyze import CROPS
 
         parser.add_argument("--crop", choices=CROPS, default="face", help=crop_help)
+
+
+# ------------------------------------------------------------------ argument types (parse time)
+
+def whole_number(minimum):
+    """An argparse type: a whole number of at least `minimum`."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} must be at least {minimum}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+positive_int = whole_number(1)      # batch sizes, limits, frame counts, epochs
+non_negative_int = whole_number(0)  # seeds
+
+
+def finite_float(low=None, high=None, low_open=False, high_open=False):
+    """An argparse type: a finite number within [low, high] (open ends where asked)."""
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text} is not a finite number")
+        if low is not None and (value < low or (low_open and value == low)):
+            raise argparse.ArgumentTypeError(
+                f"{value:g} must be {'more than' if low_open else 'at least'} {low:g}")
+        if high is not None and (value > high or (high_open and value == high)):
+            raise argparse.ArgumentTypeError(
+                f"{value:g} must be {'less than' if high_open else 'at most'} {high:g}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+positive_float = finite_float(0, low_open=True)
+fraction = finite_float(0, 1, low_open=True, high_open=True)

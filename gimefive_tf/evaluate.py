@@ -11,13 +11,14 @@ accuracy over those faces (the largest face of each photo), and the accuracy ove
 (a photo without a face counts as wrong), so the real path can be measured on your own photos.
 """
 
-import argparse
 import json
 import pathlib
 
 import numpy as np
 
-from gimefive_tf.cli import add_face_arguments, command, format_table, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, add_face_arguments, command, format_table, positive_int, print_json,
+    progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
@@ -135,8 +136,10 @@ def write_outputs(report, folder, title):
     if clashes:
         raise GiMeFiveError(f"{folder} already holds {', '.join(sorted(clashes))}; nothing was "
                             "overwritten: pass another --out")
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "metrics.json").write_text(json.dumps(report, indent=2))
+    from gimefive_tf.outputs import write_text, writable_folder
+
+    writable_folder(folder)
+    write_text(folder / "metrics.json", json.dumps(report, indent=2))
     pd.DataFrame(report["per_class"]).T.to_csv(folder / "per_class.csv", index_label="emotion")
     for key in ("confusion", "confusion_normalized"):
         pd.DataFrame(report[key], index=names, columns=names).to_csv(
@@ -173,7 +176,7 @@ def evaluate_table(pipeline, table):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gimefive-evaluate",
         description="Evaluate a model on one or more labeled datasets.")
     parser.add_argument("--model", help="a .keras model (default: the shipped model)")
@@ -182,7 +185,7 @@ def build_parser():
     parser.add_argument("--layout", help="dataset layout (default: detected)")
     parser.add_argument("--split", help="use only this split of each dataset")
     parser.add_argument("--out", help="folder for CSV and PNG reports (one sub-folder per --data)")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     add_face_arguments(parser)
     parser.add_argument("--crop", choices=("none", "face"), default="none",
                         help="none: the images are face crops (default); face: photos, found "

@@ -10,7 +10,6 @@ DIR/report.json    per artifact: size, top-1 agreement and max |probability diff
                    Keras model on real faces, accuracy on --eval-data, single-image latency.
 """
 
-import argparse
 import json
 import pathlib
 import shutil
@@ -18,9 +17,11 @@ import time
 
 import numpy as np
 
-from gimefive_tf.cli import command, format_table, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, command, format_table, positive_int, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
+from gimefive_tf.outputs import writable_folder, atomic_path, write_text
 
 FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam")
 TFLITE_FILES = {"tflite": "fp32", "tflite-fp16": "fp16", "tflite-int8": "int8",
@@ -279,7 +280,7 @@ def build_report(model, artifacts, sample, eval_set=None):
 # ----------------------------------------------------------------------------------- CLI
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="gimefive-export", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="gimefive-export", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a .keras model (default: the shipped model)")
     parser.add_argument("--out", required=True, help="export folder")
     parser.add_argument("--formats", default="savedmodel,tflite",
@@ -289,10 +290,10 @@ def build_parser():
                         "calibration data, else random pixels)")
     parser.add_argument("--eval-data", help="labeled data: accuracy of every artifact")
     parser.add_argument("--name", default="gimefive", help="model name in paths (gimefive)")
-    parser.add_argument("--version", type=int, default=1, help="SavedModel version (1)")
+    parser.add_argument("--version", type=positive_int, default=1, help="SavedModel version (1)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing export of this name and version")
-    parser.add_argument("--limit", type=int, default=200, help="images per data set (200)")
+    parser.add_argument("--limit", type=positive_int, default=200, help="images per data set (200)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
@@ -329,31 +330,32 @@ def main(argv=None):
     tflite_dir = out / "tflite"
     targets = ([saved_dir] if "savedmodel" in formats else []) + [
         tflite_dir / f"{args.name}_{TFLITE_FILES[f]}.tflite" for f in formats if f in TFLITE_FILES]
-    existing = [str(t) for t in targets if t.exists()]
+    # A version folder without saved_model.pb is what a killed export left: replaced freely.
+    existing = [str(t) for t in targets if t.exists() and not (
+        t == saved_dir and not (t / "saved_model.pb").is_file())]
+    if (out / "report.json").exists():
+        existing.append(str(out / "report.json"))
     if existing and not args.overwrite:
-        raise GiMeFiveError(f"{', '.join(existing)} already exist(s); pass --overwrite or "
-                            "another --version")
-    try:
-        (tflite_dir if any(f in TFLITE_FILES for f in formats) else out).mkdir(
-            parents=True, exist_ok=True)
-        probe = out / ".write_test"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as error:
-        raise GiMeFiveError(f"cannot write to {out}: {error.strerror}") from None
+        raise GiMeFiveError(f"{', '.join(existing)} already exist(s); nothing was overwritten "
+                            "(pass --overwrite, another --version or another --out)")
+    writable_folder(tflite_dir if any(f in TFLITE_FILES for f in formats) else out)
     artifacts = {}
     for kind in progress(formats, "exporting"):
         if kind == "savedmodel":
+            partial = saved_dir.with_name(f".{saved_dir.name}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            export_savedmodel(model, partial, layer, size)
             if saved_dir.exists():
                 shutil.rmtree(saved_dir)
-            export_savedmodel(model, saved_dir, layer, size)
+            partial.rename(saved_dir)  # a version appears whole, or not at all
             artifacts[kind] = saved_dir
         else:
             path = tflite_dir / f"{args.name}_{TFLITE_FILES[kind]}.tflite"
-            export_tflite(model, path, TFLITE_FILES[kind], layer, size, calibration)
+            with atomic_path(path) as temporary:
+                export_tflite(model, temporary, TFLITE_FILES[kind], layer, size, calibration)
             artifacts[kind] = path
     if tflite_dir.exists():
-        (tflite_dir / "labels.txt").write_text("\n".join(EMOTIONS) + "\n")
+        write_text(tflite_dir / "labels.txt", "\n".join(EMOTIONS) + "\n")
     if args.sample_data:
         sample = _faces(args.sample_data, args.limit, size)
     elif calibration is not None:
@@ -362,7 +364,7 @@ def main(argv=None):
         sample = np.random.default_rng(0).integers(0, 256, (32, size, size, 3)).astype(np.uint8)
     eval_set = _faces(args.eval_data, args.limit, size, labels=True) if args.eval_data else None
     rows = build_report(model, artifacts, sample, eval_set)
-    (out / "report.json").write_text(json.dumps(rows, indent=2))
+    write_text(out / "report.json", json.dumps(rows, indent=2))
     if args.json:
         print_json(rows)
     else:

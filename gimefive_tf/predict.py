@@ -6,14 +6,14 @@ training faces -> model -> scores. Every face in a picture gets a row; a picture
 face gets one row that says so (`--crop auto` classifies such a picture whole instead).
 """
 
-import argparse
-import pathlib
 import sys
 
 import numpy as np
 
-from gimefive_tf.cli import add_face_arguments, command, format_table, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, add_face_arguments, command, format_table, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.outputs import claim_file, save_figure
 from gimefive_tf.labels import EMOTIONS
 
 
@@ -49,12 +49,12 @@ def plot_faces(image, results, path):
         axis.set_xlabel("probability")
         axis.set_title(f"#{number}: {result.emotion}", fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    save_figure(figure, path, dpi=110)
     plt.close(figure)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gimefive-predict",
         description="Classify the emotion of every face in images (default: a demo photo).")
     parser.add_argument("inputs", nargs="*", metavar="IMAGE",
@@ -65,6 +65,7 @@ def build_parser():
                        "none: classify each whole picture (already-cropped faces)")
     parser.add_argument("--plot", metavar="PNG", help="save the picture with its faces and "
                         "their scores (one input only)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --plot")
     parser.add_argument("--json", action="store_true", help="print JSON for machines: one "
                         "record per face (input, face, box [x, y, w, h], emotion, scores)")
     return parser
@@ -79,8 +80,8 @@ def main(argv=None):
     inputs = collect_inputs(args.inputs)
     if args.plot and len(inputs) != 1:
         raise GiMeFiveError("--plot draws one image; pass a single input")
-    if args.plot and pathlib.Path(args.plot).exists():
-        raise GiMeFiveError(f"{args.plot} already exists; nothing was overwritten")
+    if args.plot:
+        claim_file(args.plot, args.overwrite, "--plot")
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop)
     if args.plot:
         name, image = inputs[0]

@@ -7,16 +7,17 @@ labels CSV / fer2013.csv. Images are face crops by default; `--crop face` treats
 without a face is listed as skipped). Unreadable files are reported and skipped, never fatal.
 """
 
-import argparse
 import csv
 import pathlib
 import sys
 
 import numpy as np
 
-from gimefive_tf.cli import add_face_arguments, command, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, add_face_arguments, command, positive_int, print_json, progress)
 from gimefive_tf.data.readers import IMAGE_EXTENSIONS
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.outputs import atomic_path, claim_file
 from gimefive_tf.labels import EMOTIONS
 
 HEADER = ("filepath",) + EMOTIONS
@@ -67,7 +68,7 @@ def write_scores(path, sources, probabilities, boxes=None):
     """The Table 3 CSV, sorted by path, probabilities rounded to 2 decimals; with `boxes`
     ((face, [x, y, w, h]) per row) a face index and box follow the path."""
     order = np.argsort(np.asarray(sources, dtype=object).astype(str), kind="stable")
-    with open(path, "w", newline="") as handle:
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(HEADER[:1] + (FACE_COLUMNS if boxes is not None else ()) + HEADER[1:])
         for index in order:
@@ -77,19 +78,20 @@ def write_scores(path, sources, probabilities, boxes=None):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gimefive-scores",
         description="Write per-image emotion scores (the paper's Table 3 format) as CSV.")
     parser.add_argument("path", metavar="PATH", help="image folder (recursive), image, or CSV")
     parser.add_argument("--model", help="a .keras model (default: the shipped model)")
     parser.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv; "
-                        "an existing file is never overwritten)")
+                        "an existing file is never overwritten without --overwrite)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     add_face_arguments(parser, crop_help=None)
     parser.add_argument("--crop", choices=("none", "face", "auto"), default="none",
                         help="none: the images are face crops (default); face: photos, one row "
                              "per face, photos without a face skipped; auto: like face, but "
                              "a photo without a face is scored whole")
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=64)
     parser.add_argument("--json", action="store_true", help="print a summary as JSON")
     return parser
 
@@ -100,9 +102,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.batch_size < 1:
         raise GiMeFiveError("--batch-size must be at least 1")
-    out = pathlib.Path(args.out)
-    if out.exists():
-        raise GiMeFiveError(f"{out} already exists; nothing was overwritten: pass another --out")
+    out = claim_file(args.out, args.overwrite)
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
                             batch_size=args.batch_size)
     sources, pixels, skipped = find_images(args.path)

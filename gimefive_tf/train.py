@@ -9,7 +9,7 @@ history.csv, curves.png, skipped_images.csv and a TensorBoard log. Re-running th
 on the same directory resumes after the last finished epoch; a different config is refused.
 """
 
-import argparse
+import contextlib
 import dataclasses
 import math
 import os
@@ -19,7 +19,8 @@ import time
 
 import yaml
 
-from gimefive_tf.cli import command, print_json
+from gimefive_tf.cli import (
+    ArgumentParser, command, finite_float, fraction, non_negative_int, positive_int, print_json)
 from gimefive_tf.data.augment import AugmentConfig
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.layers import check_choice
@@ -159,6 +160,16 @@ def load_tables(config):
 
 # ------------------------------------------------------------------------- run directory
 
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class RunDirectory:
     """The files of one run; refuses to mix two configs in one directory."""
 
@@ -187,12 +198,40 @@ class RunDirectory:
             if saved.get("epochs") != config.epochs:
                 _atomic_write_text(config_file, yaml.safe_dump(current, sort_keys=False))
             return (self / "last.keras").exists()
+        if self.path.exists() and not self.path.is_dir():
+            raise GiMeFiveError(f"--out {self.path} is a file; pass a folder for the run")
         if self.path.exists() and any(self.path.iterdir()):
             raise GiMeFiveError(f"{self.path} exists and is not a gimefive_tf run directory; "
                                 "pass an empty or new --out")
-        self.path.mkdir(parents=True, exist_ok=True)
+        from gimefive_tf.outputs import writable_folder
+
+        writable_folder(self.path)
         _atomic_write_text(config_file, yaml.safe_dump(config.to_dict(), sort_keys=False))
         return False
+
+    @contextlib.contextmanager
+    def locked(self):
+        """Hold the run for this process: a second process training into the same directory
+        gets one line naming the first's pid (a lock left by a killed process is taken over)."""
+        lock = self / ".lock"
+        try:
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                owner = int(lock.read_text().strip() or 0)
+            except (OSError, ValueError):
+                owner = 0
+            if owner and owner != os.getpid() and _process_alive(owner):
+                raise GiMeFiveError(f"{self.path} is in use: process {owner} is training in it; "
+                                    "wait for it or pass another --out") from None
+            lock.unlink(missing_ok=True)
+            descriptor = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(str(os.getpid()))
+        try:
+            yield self
+        finally:
+            lock.unlink(missing_ok=True)
 
     def read_history(self):
         import pandas as pd
@@ -243,12 +282,20 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
             self.best = max((row["val_accuracy"] for row in history), default=-math.inf)
             best_epoch = max(history, key=lambda r: r["val_accuracy"])["epoch"] if history else 0
             self.wait = len(history) - best_epoch if history else 0
+            self.diverged, self.epoch = None, 0  # (epoch, step, loss) of a non-finite loss
 
         def should_stop(self):
             """Early stopping's verdict on the epochs so far (also after a resume)."""
             return config.early_stopping and bool(self.history) and self.wait >= config.patience
 
+        def on_train_batch_end(self, batch, logs=None):
+            loss = float((logs or {}).get("loss", 0.0))
+            if not math.isfinite(loss) and self.diverged is None:
+                self.diverged = (self.epoch + 1, batch + 1, loss)
+                self.model.stop_training = True
+
         def on_epoch_begin(self, epoch, logs=None):
+            self.epoch = epoch
             reseed_layers(self.model, config.seed, epoch)
             self.epoch_start = time.perf_counter()
             self.train_seconds = None
@@ -258,6 +305,8 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
                 self.train_seconds = time.perf_counter() - self.epoch_start
 
         def on_epoch_end(self, epoch, logs=None):
+            if self.diverged:  # nothing of a diverged epoch is kept: no history, no models
+                return
             logs = dict(logs or {})
             train_seconds = self.train_seconds or (time.perf_counter() - self.epoch_start)
             if test_dataset is not None:
@@ -353,15 +402,25 @@ def plot_curves(history, path):
 # ------------------------------------------------------------------------------- training
 
 def train(config, out, verbose=2):
-    """Run (or resume) training in `out`; returns a summary dict of the run."""
+    """Run (or resume) training in `out`; returns a summary dict of the run. A non-finite loss
+    stops it with a GiMeFiveError; the directory is locked while it runs."""
+    if config.init_from:
+        from gimefive_tf.loading import model_file
+
+        model_file(config.init_from)  # a wrong path is refused before the run directory exists
+    train_table, val_table, test_table = load_tables(config)
+    run = RunDirectory(out)
+    resuming = run.prepare(config)
+    with run.locked():
+        return _train_in(run, resuming, config, train_table, val_table, test_table, verbose)
+
+
+def _train_in(run, resuming, config, train_table, val_table, test_table, verbose):
     import keras
 
     from gimefive_tf.data import class_weights, make_dataset, training_stream
     from gimefive_tf.data.augment import batch_mixer, image_augmentation, with_augmentation
 
-    train_table, val_table, test_table = load_tables(config)
-    run = RunDirectory(out)
-    resuming = run.prepare(config)
     keras.utils.set_random_seed(config.seed)
     _write_skipped(run, [train_table, val_table] + ([test_table] if test_table else []))
 
@@ -393,6 +452,11 @@ def train(config, out, verbose=2):
             class_weight=class_weights(train_table, num_classes) if config.class_weights else None,
             callbacks=[recorder, keras.callbacks.TensorBoard(str(run / "tensorboard"),
                                                              write_graph=False)])
+    if recorder.diverged:
+        epoch, step, loss = recorder.diverged
+        raise GiMeFiveError(f"training diverged: the loss became {loss} at epoch {epoch}, step "
+                            f"{step}; that epoch was not saved (best.keras and last.keras hold "
+                            "the last good one, if any); lower --learning-rate")
     history = recorder.history
     best = max(history, key=lambda r: r["val_accuracy"]) if history else {}
     return {"run": str(run.path), "epochs_run": len(history), "resumed_from_epoch": done,
@@ -404,14 +468,13 @@ def train(config, out, verbose=2):
 
 
 def _initial_model(config):
-    import keras
-
     from gimefive_tf.models import create_model
 
     model = create_model(config.model, **config.model_options)
     if config.init_from:
-        source = keras.saving.load_model(config.init_from, safe_mode=True)
-        source = _inference_part(source)
+        from gimefive_tf.loading import load_model
+
+        source = _inference_part(load_model(config.init_from))
         try:
             model.set_weights(source.get_weights())
         except ValueError as error:
@@ -437,7 +500,7 @@ def _write_skipped(run, tables):
 # ----------------------------------------------------------------------------------- CLI
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gimefive-train",
         description="Train a zoo model with the paper's recipe (or a variant). Re-running the "
                     "same command on the same --out resumes after the last finished epoch.")
@@ -450,25 +513,25 @@ def build_parser():
     add("--split", help="use only this split of --data (e.g. train)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--val-data", help="validation data (default: carve --val-split from --data)")
-    group.add_argument("--val-split", type=float, help="stratified validation fraction (0.1)")
+    group.add_argument("--val-split", type=fraction, help="stratified validation fraction (0.1)")
     add("--test-data", help="test data, evaluated after every epoch and logged")
-    add("--epochs", type=int, help="maximum epochs (80)")
-    add("--batch-size", type=int, help="batch size (16)")
+    add("--epochs", type=positive_int, help="maximum epochs (80)")
+    add("--batch-size", type=positive_int, help="batch size (16)")
     add("--optimizer", choices=OPTIMIZERS, help="sgd (paper), adam or adamw")
-    add("--learning-rate", "--lr", type=float, help="learning rate (1e-3)")
-    add("--momentum", type=float, help="SGD momentum (0.9)")
-    add("--weight-decay", type=float, help="weight decay (1e-4)")
-    add("--label-smoothing", type=float, help="label smoothing (0)")
+    add("--learning-rate", "--lr", type=finite_float(0), help="learning rate (1e-3)")
+    add("--momentum", type=finite_float(0, 1, high_open=True), help="SGD momentum (0.9)")
+    add("--weight-decay", type=finite_float(0), help="weight decay (1e-4)")
+    add("--label-smoothing", type=finite_float(0, 1, high_open=True), help="label smoothing (0)")
     add("--class-weights", action="store_true", default=None, help="weight classes by frequency")
     add("--schedule", choices=SCHEDULES, help="learning-rate schedule (none)")
-    add("--patience", type=int, help="early-stopping patience in epochs (15)")
+    add("--patience", type=positive_int, help="early-stopping patience in epochs (15)")
     add("--no-early-stopping", dest="early_stopping", action="store_false", default=None)
     add("--augment", action="append", default=[], metavar="KEY=VALUE",
         help="augmentation, e.g. --augment flip=true --augment rotation=10 (repeatable)")
     add("--init-from", help="start from the weights of this .keras model")
     add("--config", help="YAML file of options (command-line options win)")
     add("--out", help="run directory (default: runs/<model>-<data>-s<seed>)")
-    add("--seed", type=int, help="random seed (0)")
+    add("--seed", type=non_negative_int, help="random seed (0)")
     add("--verbose", type=int, choices=(0, 1, 2), help="Keras fit verbosity (1 on a terminal, "
         "else 2: one line per epoch)")
     add("--json", action="store_true", help="print the run summary as JSON")

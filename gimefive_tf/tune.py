@@ -6,37 +6,36 @@ KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT variables ar
 process with KERASTUNER_TUNER_ID=chief, workers with any other id, all sharing --out).
 """
 
-import argparse
 import os
 import pathlib
 
-from gimefive_tf.cli import command, print_json
+from gimefive_tf.cli import ArgumentParser, command, non_negative_int, positive_int, print_json
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.tuning.search import ORACLES
 from gimefive_tf.tuning.space import SPACES_DIR
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="gimefive-tune", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="gimefive-tune", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", required=True, help="training data: dataset folder or CSV")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--val-data", help="validation data (default: carve --val-split)")
     group.add_argument("--val-split", type=float, default=0.1, help="validation fraction (0.1)")
-    parser.add_argument("--limit", type=int, help="use a stratified subset of this many "
+    parser.add_argument("--limit", type=positive_int, help="use a stratified subset of this many "
                         "training images (quick searches)")
     parser.add_argument("--space", default=str(SPACES_DIR / "table4.yaml"),
                         help="search space YAML (default: tuning/table4.yaml, the paper's)")
     parser.add_argument("--oracle", choices=list(ORACLES), default="random",
                         help="grid (the paper's), random, bayesian or hyperband (random)")
-    parser.add_argument("--max-trials", type=int, default=10, help="trials in all (10)")
-    parser.add_argument("--epochs", type=int, help="cap every trial at this many epochs")
+    parser.add_argument("--max-trials", type=positive_int, default=10, help="trials in all (10)")
+    parser.add_argument("--epochs", type=positive_int, help="cap every trial at this many epochs")
     parser.add_argument("--fix", action="append", default=[], metavar="NAME=VALUE",
                         help="pin a hyperparameter, e.g. --fix optimizer=sgd (repeatable)")
     parser.add_argument("--out", default="tuning/search", help="results folder (tuning/search)")
     parser.add_argument("--distribution", choices=("none", "mirrored"), default="none",
                         help="mirrored: train each trial on all local GPUs "
                              "(tf.distribute.MirroredStrategy)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 

@@ -9,7 +9,6 @@ near the face's last place rather than by a search of the whole frame), a plot o
 over time per face, and prints a summary. Ctrl-C stops cleanly: everything written so far stays playable.
 """
 
-import argparse
 import collections
 import csv
 import pathlib
@@ -17,8 +16,10 @@ import time
 
 import numpy as np
 
-from gimefive_tf.cli import command, format_table, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, command, format_table, positive_int, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.outputs import claim_file, save_figure
 from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS, VIDEO_DETECTION_SIDE, \
     FaceTracker
 from gimefive_tf.labels import EMOTIONS
@@ -246,12 +247,12 @@ def plot_timeline(rows, path):
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].legend(ncol=6, fontsize=7, loc="upper right")
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
+    save_figure(figure, path, dpi=90)
     plt.close(figure)
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="gimefive-video", description=__doc__.split("\n\n")[0])
+    parser = ArgumentParser(prog="gimefive-video", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", nargs="?", help="a video file OpenCV reads")
     parser.add_argument("--camera", type=int, help="read camera N instead of a file")
     parser.add_argument("--model", help="a .keras model (default: the shipped model)")
@@ -260,11 +261,11 @@ def build_parser():
     parser.add_argument("--plot", help="scores-over-time PNG (default: beside the CSV)")
     parser.add_argument("--explain", choices=EXPLAIN_CHOICES, default="gradcam",
                         help="heatmap blended on each face (gradcam) or none")
-    parser.add_argument("--every", type=int, default=1, help="analyse every K-th frame (1)")
-    parser.add_argument("--search-every", type=int, default=5, metavar="K",
+    parser.add_argument("--every", type=positive_int, default=1, help="analyse every K-th frame (1)")
+    parser.add_argument("--search-every", type=positive_int, default=5, metavar="K",
                         help="search the whole frame every K analysed frames, follow known "
                              "faces near their last place in between (5; 1: search every frame)")
-    parser.add_argument("--smooth", type=int, default=5,
+    parser.add_argument("--smooth", type=positive_int, default=5,
                         help="average each face's scores over its last W analysed frames (5)")
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
                         help=f"face detector ({DEFAULT_DETECTOR})")
@@ -272,14 +273,14 @@ def build_parser():
                         help="how faces are cut: the calibrated box, the eyes or all landmarks "
                              "aligned to the training faces (default: the calibration's best)")
     parser.add_argument("--show", action="store_true", help="show a live window (needs a GUI)")
-    parser.add_argument("--max-frames", type=int, help="stop after this many frames")
+    parser.add_argument("--max-frames", type=positive_int, help="stop after this many frames")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace existing --out, --csv and --plot files")
     return parser
 
 
 def main(argv=None):
-    from gimefive_tf.loading import load_model
-
     args = build_parser().parse_args(argv)
     if (args.input is None) == (args.camera is None):
         raise GiMeFiveError("pass a video file or --camera N (one of them)")
@@ -288,9 +289,9 @@ def main(argv=None):
     csv_path = args.csv or (str(pathlib.Path(args.out).with_suffix(".csv")) if args.out else None)
     plot_path = args.plot or (str(pathlib.Path(csv_path).with_suffix(".png")) if csv_path
                               else None)
-    for path in (args.out, csv_path, plot_path):
-        if path and pathlib.Path(path).exists():
-            raise GiMeFiveError(f"{path} already exists; nothing was overwritten")
+    for path, option in ((args.out, "--out"), (csv_path, "--csv"), (plot_path, "--plot")):
+        if path:
+            claim_file(path, args.overwrite, option)
     if args.show:
         require_gui()
     capture, name = open_source(args.input, args.camera)

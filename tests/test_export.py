@@ -124,7 +124,7 @@ def test_bad_inputs_are_one_clear_line(exported, tmp_path, capsys):
     blocked.write_text("a file where a folder should be")
     cases = [
         (["--model", str(tmp_path / "fake.keras"), "--out", str(tmp_path / "o")],
-         "cannot load"),
+         "is not a Keras model"),
         (["--model", str(root / "model.keras"), "--out", str(tmp_path / "o"), "--formats",
           "tflite-int8", "--calibration-data", str(tmp_path / "empty")], "cannot tell the layout"),
         (["--model", str(root / "model.keras"), "--out", str(tmp_path / "o"), "--formats",
@@ -133,10 +133,11 @@ def test_bad_inputs_are_one_clear_line(exported, tmp_path, capsys):
         (["--model", str(root / "model.keras"), "--out", str(root / "out"), "--formats",
           "savedmodel"], "already exist"),
     ]
+    saved = root / "out" / "savedmodel" / "gimefive" / "1" / "saved_model.pb"
+    before = (os.path.getmtime(saved), (root / "out" / "report.json").read_text())
     for args, message in cases:
         assert run_cli(export_main, args) == 2, args
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
-    before = os.path.getmtime(root / "out" / "savedmodel" / "gimefive" / "1" / "saved_model.pb")
-    assert os.path.getmtime(root / "out" / "savedmodel" / "gimefive" / "1" /
-                            "saved_model.pb") == before
+    # the refused export into an existing --out changed nothing there
+    assert (os.path.getmtime(saved), (root / "out" / "report.json").read_text()) == before

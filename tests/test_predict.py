@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -58,3 +59,21 @@ def test_bad_inputs_are_one_line(model_path, capsys, args, message):
     assert run_cli(predict_main, ["--model", model_path] + args) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_a_command_stderr_holds_its_own_lines_only(tmp_path):
+    """TensorFlow's C++ start-up lines (absl, oneDNN, CUDA probing) are not shown; an error is
+    the one line there is."""
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    ok = subprocess.run([sys.executable, "-m", "gimefive_tf.predict", "--json"],
+                        capture_output=True, text=True, env=env, timeout=300)
+    assert ok.returncode == 0 and ok.stderr == ""
+    assert json.loads(ok.stdout)[0]["emotion"] == "happiness"
+    bad = subprocess.run([sys.executable, "-m", "gimefive_tf.predict", str(tmp_path / "no.jpg")],
+                         capture_output=True, text=True, env=env, timeout=300)
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(f"error: {tmp_path / 'no.jpg'} does not exist")
+    assert bad.stderr.count("\n") == 1

@@ -126,7 +126,9 @@ def test_config_file_options_with_command_line_overrides(dataset, tmp_path, caps
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--epochs", "0"], "epochs=0"),
+    (["--epochs", "0"], "--epochs: 0 must be at least 1"),
+    (["--lr", "nan"], "nan is not a finite number"),
+    (["--init-from", "/etc/hostname"], "is not a .keras file"),
     (["--option", "conv_depth=9"], "conv_depth=9"),
     (["--augment", "spin=1"], "unknown augment option"),
     (["--config", "/nonexistent.yaml"], "does not exist"),
@@ -190,3 +192,28 @@ def test_random_layers_are_reseeded_from_seed_and_epoch():
     assert states(other) == first
     reseed_layers(other, seed=4, epoch=8)
     assert states(other) != first
+
+
+def test_a_diverging_run_stops_with_an_error_and_saves_nothing_of_it(dataset, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_train(TINY + ["--data", dataset, "--epochs", "3", "--out", str(out),
+                             "--learning-rate", "1e30"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith("error: training diverged: the loss became") and "epoch 1" in err
+    assert not (out / "best.keras").exists() and not (out / "last.keras").exists()
+    assert not (out / ".lock").exists()
+
+
+def test_a_run_directory_in_use_is_refused(dataset, tmp_path, capsys):
+    import os
+
+    out = tmp_path / "run"
+    assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--out", str(out)]) == 0
+    (out / ".lock").write_text(str(os.getppid()))  # a live process holds it
+    assert run_train(TINY + ["--data", dataset, "--epochs", "2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err == (f"error: {out} is in use: process {os.getppid()} is training in it; wait "
+                   "for it or pass another --out")
+    (out / ".lock").write_text("999999999")  # left by a process that is gone: taken over
+    assert run_train(TINY + ["--data", dataset, "--epochs", "2", "--out", str(out)]) == 0
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]

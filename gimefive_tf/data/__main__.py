@@ -1,16 +1,17 @@
 """`python -m gimefive_tf.data <verb>`: dataset statistics, splits, merging and export."""
 
-import argparse
 import pathlib
 import sys
 
-from gimefive_tf.cli import add_face_arguments, command, format_table, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, add_face_arguments, command, format_table, fraction, non_negative_int,
+    positive_float, positive_int, print_json, progress)
 from gimefive_tf.data.readers import FER2013_USAGES, LAYOUTS, read_dataset
 from gimefive_tf.labels import EMOTIONS
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gimefive-data",
         description="Inspect and reshape facial-expression datasets in any public layout "
                     f"({', '.join(LAYOUTS)}; detected unless --layout is given).")
@@ -30,35 +31,37 @@ def build_parser():
     stats.add_argument("--skipped-log", metavar="CSV",
                        help="write the unreadable images found to this file")
     stats.add_argument("--json", action="store_true", help="print JSON for machines")
+    stats.add_argument("--overwrite", action="store_true",
+                       help="replace an existing --plot or --skipped-log file")
 
     split = verb("split", "write a stratified, seeded train/validation split as labels CSVs")
     split.add_argument("path", metavar="PATH")
     split.add_argument("--out", required=True, help="folder for train_labels.csv, val_labels.csv")
-    split.add_argument("--val-split", type=float, default=0.1, help="validation fraction (0.1)")
-    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--val-split", type=fraction, default=0.1, help="validation fraction (0.1)")
+    split.add_argument("--seed", type=non_negative_int, default=0)
     split.add_argument("--json", action="store_true")
 
     export = verb("export-csv", "normalize any layout into the GiMeFive csv layout (64x64 JPG)")
     export.add_argument("path", metavar="PATH")
     export.add_argument("--out", required=True, help="new folder for images and labels CSVs")
-    export.add_argument("--size", type=int, default=64, help="image side in pixels (64)")
+    export.add_argument("--size", type=positive_int, default=64, help="image side in pixels (64)")
     export.add_argument("--usage", action="append", choices=FER2013_USAGES)
     export.add_argument("--json", action="store_true")
 
     merge = verb("merge", "aggregate several datasets into one (the paper's FER GiMeFive set)")
     merge.add_argument("paths", nargs="+", metavar="PATH")
     merge.add_argument("--out", required=True, help="new folder for the merged set")
-    merge.add_argument("--size", type=int, default=64)
+    merge.add_argument("--size", type=positive_int, default=64)
     merge.add_argument("--json", action="store_true")
 
     frames = verb("extract-frames", "cut face crops from videos into a labeled csv-layout set")
     frames.add_argument("videos", nargs="+", metavar="VIDEO")
     frames.add_argument("--out", required=True, help="new folder for the frames and labels CSV")
     step = frames.add_mutually_exclusive_group()
-    step.add_argument("--every", type=int, help="keep every N-th frame")
-    step.add_argument("--fps", type=float, help="keep this many frames per second")
+    step.add_argument("--every", type=positive_int, help="keep every N-th frame")
+    step.add_argument("--fps", type=positive_float, help="keep this many frames per second")
     frames.add_argument("--label", help="emotion of every frame (name or 0..5)")
-    frames.add_argument("--size", type=int, default=64)
+    frames.add_argument("--size", type=positive_int, default=64)
     add_face_arguments(frames)
     frames.add_argument("--json", action="store_true")
     return parser
@@ -69,6 +72,12 @@ def _read(path, layout, usage=None):
 
 
 def stats(args):
+    from gimefive_tf.outputs import claim_file
+
+    if args.plot:
+        claim_file(args.plot, args.overwrite, "--plot")
+    if args.skipped_log:
+        claim_file(args.skipped_log, args.overwrite, "--skipped-log")
     tables = [_read(p, args.layout, args.usage) for p in progress(args.paths, "reading")]
     summaries = [t.summary() for t in tables]
     if args.skipped_log:
@@ -93,6 +102,8 @@ def stats(args):
 def plot_counts(summaries, path):
     import matplotlib
 
+    from gimefive_tf.outputs import save_figure
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -108,7 +119,7 @@ def plot_counts(summaries, path):
     axis.set_ylabel("images")
     axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_figure(figure, path, dpi=100)
     plt.close(figure)
 
 

@@ -15,13 +15,21 @@ def _refuse_existing(paths):
     if existing:
         raise GiMeFiveError(f"{', '.join(existing[:3])} already exist(s); nothing was "
                             "overwritten: choose another --out")
+    from gimefive_tf.outputs import writable_folder
+
+    folders = {pathlib.Path(p).parent for p in paths}
+    for folder in sorted(folders):  # a read-only or file --out is refused before any work
+        writable_folder(folder)
 
 
 def write_labels_csv(path, rows, header=("file", "label")):
-    """Write a labels CSV (with a header, which the csv reader recognizes and skips)."""
+    """Write a labels CSV (with a header, which the csv reader recognizes and skips), whole or
+    not at all."""
     import csv
 
-    with open(path, "w", newline="") as handle:
+    from gimefive_tf.outputs import atomic_path
+
+    with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(header)
         writer.writerows(rows)

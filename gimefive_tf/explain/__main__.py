@@ -15,14 +15,16 @@ import sys
 
 import numpy as np
 
-from gimefive_tf.cli import add_face_arguments, command, format_table, print_json, progress
+from gimefive_tf.cli import (
+    ArgumentParser, add_face_arguments, command, format_table, non_negative_int, positive_int,
+    print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.methods import METHODS
 from gimefive_tf.labels import EMOTIONS
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog="gimefive-explain", description=__doc__.split("\n")[0],
+    parser = ArgumentParser(prog="gimefive-explain", description=__doc__.split("\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(__doc__.split("\n")[2:]))
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
@@ -54,26 +56,24 @@ def build_parser():
     metrics.add_argument("--data", required=True, help="dataset folder or labels CSV")
     metrics.add_argument("--methods", default="gradcam,gradcam++,layercam",
                          help="comma-separated methods (gradcam,gradcam++,layercam)")
-    metrics.add_argument("--limit", type=int, default=200, help="images to use (200)")
+    metrics.add_argument("--limit", type=positive_int, default=200, help="images to use (200)")
     metrics.add_argument("--steps", type=int, default=16, help="deletion/insertion steps (16)")
     metrics.add_argument("--sanity", action="store_true",
                          help="also run the model-randomization check on the first method")
-    metrics.add_argument("--seed", type=int, default=0)
+    metrics.add_argument("--seed", type=non_negative_int, default=0)
 
     regions = verb("regions", "heatmap mass per face region and predicted emotion", inputs=False)
     regions.add_argument("--data", required=True, help="dataset folder or labels CSV")
     regions.add_argument("--method", choices=list(METHODS), default="gradcam")
-    regions.add_argument("--limit", type=int, default=1000, help="images to use (1000)")
+    regions.add_argument("--limit", type=positive_int, default=1000, help="images to use (1000)")
     regions.add_argument("--out", default="regions", help="folder for regions.csv and the plot")
     return parser
 
 
 def _new_folder(path):
-    path = pathlib.Path(path)
-    if path.exists() and any(path.iterdir()):
-        raise GiMeFiveError(f"{path} is not empty; nothing was overwritten: pass another --out")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    from gimefive_tf.outputs import claim_folder
+
+    return claim_folder(path)
 
 
 def face_results(args, model, explain=None):

@@ -1,8 +1,7 @@
 """`python -m gimefive_tf.models`: print the model zoo (the paper's Table 2) as a table or JSON."""
 
-import argparse
 
-from gimefive_tf.cli import command, format_table, print_json, progress
+from gimefive_tf.cli import ArgumentParser, command, format_table, print_json, progress
 from gimefive_tf.models.presets import available, create_model, get_preset
 from gimefive_tf.models.summary import describe
 
@@ -11,7 +10,7 @@ COLUMNS = [("name", "name"), ("layers", "layers"), ("params", "trainable params"
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="gimefive-models",
         description="List the model zoo: paper depth, trainable parameters, float32 size and "
                     "forward GFLOPs per 64x64 image for each preset.")

@@ -6,7 +6,8 @@ import argparse
 import pathlib
 import socket
 
-from gimefive_tf.cli import ArgumentParser, add_face_arguments, command
+from gimefive_tf.cli import (
+    ArgumentParser, add_face_arguments, command, positive_float, positive_int)
 from gimefive_tf.errors import GiMeFiveError
 
 
@@ -18,18 +19,6 @@ def port_number(text):
     if not 1 <= port <= 65535:
         raise argparse.ArgumentTypeError(f"{port} is not a port number (1-65535)")
     return port
-
-
-def positive(kind):
-    def parse(text):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} must be more than 0")
-        return value
-    return parse
 
 
 def build_parser():
@@ -47,11 +36,11 @@ def build_parser():
     parser.add_argument("--port", type=port_number, default=8501, help="port (default 8501)")
     parser.add_argument("--no-batching", dest="batching", action="store_false",
                         help="run every request on its own instead of merging close ones")
-    parser.add_argument("--max-batch-size", type=positive(int), default=32,
+    parser.add_argument("--max-batch-size", type=positive_int, default=32,
                         help="rows merged into one model call at most (32)")
-    parser.add_argument("--batch-timeout-ms", type=positive(float), default=5.0,
+    parser.add_argument("--batch-timeout-ms", type=positive_float, default=5.0,
                         help="how long the first request of a batch waits for others (5)")
-    parser.add_argument("--max-body-mb", type=positive(float), default=10.0,
+    parser.add_argument("--max-body-mb", type=positive_float, default=10.0,
                         help="larger requests get 413 (10)")
     add_face_arguments(parser)
     return parser

@@ -1,0 +1,71 @@
+"""Native libraries' start-up chatter kept off a command's stderr.
+
+TensorFlow prints its C++ start-up lines (absl's pre-init notice, oneDNN, CUDA probing) and
+LiteRT announces its XNNPACK delegate straight on file descriptor 2, below Python, so neither
+`warnings` nor `logging` can stop them and TF_CPP_MIN_LOG_LEVEL does not reach the earliest.
+A command's stderr should hold its own messages only: importing gimefive_tf installs an import
+hook (`quiet_tensorflow()`) that loads TensorFlow, whenever something first imports it, with
+descriptor 2 pointed at /dev/null, and probes its devices there. It loads nothing itself, so
+`--help` stays instant. A user who sets TF_CPP_MIN_LOG_LEVEL sees everything.
+"""
+
+import contextlib
+import importlib.abc
+import importlib.machinery
+import os
+import sys
+
+USER_LOG_LEVEL = os.environ.get("TF_CPP_MIN_LOG_LEVEL")  # as the user left it
+# Below errors, TensorFlow's own logging (Python side and C++ after start-up) stays quiet.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@contextlib.contextmanager
+def native_stderr_silenced():
+    """Point file descriptor 2 at /dev/null while native code starts up. Python exceptions
+    still propagate."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        with native_stderr_silenced():
+            self.loader.exec_module(module)
+            module.config.list_physical_devices()  # the CUDA probe logs on first use
+
+
+class _QuietTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: find the real spec, then wrap its loader
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+def quiet_tensorflow():
+    """Load TensorFlow silently when something first imports it, unless the user asked for its
+    logs (TF_CPP_MIN_LOG_LEVEL set before gimefive_tf was imported) or it is already loaded."""
+    if USER_LOG_LEVEL is not None or "tensorflow" in sys.modules or \
+            any(isinstance(finder, _QuietTensorFlow) for finder in sys.meta_path):
+        return
+    sys.meta_path.insert(0, _QuietTensorFlow())
+
+
+quiet_tensorflow()
