@@ -20,6 +20,8 @@ from gimefive_tf.faces import DEFAULT_DETECTOR, FaceCropper
 from gimefive_tf.labels import EMOTIONS
 
 CROPS = ("face", "auto", "none")
+# Photos a folder scan picks up: what TensorFlow decodes, and TIFF through Pillow.
+PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 NO_FACE = "no face found"
 
 
@@ -69,11 +71,32 @@ def decode_image_bytes(data, name="the data"):
     """Encoded image bytes as RGB uint8: the one decoder of files, uploads and requests."""
     import tensorflow as tf
 
+    from gimefive_tf.quiet import native_stderr_silenced
+
     try:
-        image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+        with native_stderr_silenced():  # libjpeg says "Improper call..." there; we say why
+            image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-        raise GiMeFiveError(f"{name} is not a readable image") from None
+        image = _decode_with_pillow(data)  # TIFF and the like, which TensorFlow does not read
+        if image is None:
+            raise GiMeFiveError(f"{name} is not a readable image") from None
     return upright(image, data)
+
+
+def _decode_with_pillow(data):
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as picture:
+                if picture.format not in ("TIFF", "MPO", "ICO", "PPM"):
+                    return None
+                return np.asarray(picture.convert("RGB"))
+    except Exception:  # not an image Pillow knows either
+        return None
 
 
 def upright(image, data):
@@ -106,14 +129,13 @@ def demo_image():
 
 def collect_inputs(paths):
     """[(name, pixels or None)]: the demo photo, or every image file under the given paths."""
-    from gimefive_tf.data.readers import IMAGE_EXTENSIONS
-
     if not paths:
         return [demo_image()]
     found = []
     for path in map(pathlib.Path, paths):
         if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS
+                            and p.is_file())
             if not images:
                 raise GiMeFiveError(f"no images in {path}")
             found += [(str(p), None) for p in images]

@@ -76,15 +76,15 @@ def classification_report(labels, probabilities):
 
 
 def plot_confusion(report, path, title):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gimefive_tf.outputs import save_figure
 
     counts = np.array(report["confusion"])
     normalized = np.array(report["confusion_normalized"])
     names = list(report["per_class"])
-    figure, axis = plt.subplots(figsize=(6.5, 5.5))
+    figure = Figure(figsize=(6.5, 5.5))
+    axis = figure.subplots()
     image = axis.imshow(normalized, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(names)):
         for j in range(len(names)):
@@ -98,18 +98,17 @@ def plot_confusion(report, path, title):
     axis.set_title(f"{title}: accuracy {report['accuracy']:.3f}")
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def plot_reliability(report, path, title):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gimefive_tf.outputs import save_figure
 
     bins = report["calibration_bins"]
-    figure, axis = plt.subplots(figsize=(5, 5))
+    figure = Figure(figsize=(5, 5))
+    axis = figure.subplots()
     centers = [(b["low"] + b["high"]) / 2 for b in bins]
     axis.bar(centers, [b["accuracy"] for b in bins], width=1 / ECE_BINS, edgecolor="black",
              alpha=0.7, label="accuracy")
@@ -120,8 +119,7 @@ def plot_reliability(report, path, title):
     axis.set_title(f"{title}: ECE {report['ece']:.3f}")
     axis.legend(loc="upper left")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    plt.close(figure)
+    save_figure(figure, path, dpi=110)
 
 
 def write_outputs(report, folder, title):

@@ -19,14 +19,11 @@ from gimefive_tf.labels import EMOTIONS
 
 def plot_faces(image, results, path):
     """The picture with each face's crop outlined and numbered, and each face's six scores."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     faces = [r for r in results if r.scores is not None][:6]
-    figure, axes = plt.subplots(1, 1 + len(faces), figsize=(4 + 3.2 * len(faces), 3.6),
-                                squeeze=False)
+    figure = Figure(figsize=(4 + 3.2 * len(faces), 3.6))
+    axes = figure.subplots(1, 1 + len(faces), squeeze=False)
     picture = axes[0, 0]
     picture.imshow(image)
     picture.axis("off")
@@ -50,7 +47,6 @@ def plot_faces(image, results, path):
         axis.set_title(f"#{number}: {result.emotion}", fontsize=9)
     figure.tight_layout()
     save_figure(figure, path, dpi=110)
-    plt.close(figure)
 
 
 def build_parser():

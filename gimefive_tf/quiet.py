@@ -6,7 +6,7 @@ LiteRT announces its XNNPACK delegate straight on file descriptor 2, below Pytho
 A command's stderr should hold its own messages only: importing gimefive_tf installs an import
 hook (`quiet_tensorflow()`) that loads TensorFlow, whenever something first imports it, with
 descriptor 2 pointed at /dev/null, and probes its devices there. It loads nothing itself, so
-`--help` stays instant. A user who sets TF_CPP_MIN_LOG_LEVEL sees everything.
+`--help` stays instant. A user who sets TF_CPP_MIN_LOG_LEVEL=0 (or 1) sees everything.
 """
 
 import contextlib
@@ -61,8 +61,8 @@ class _QuietTensorFlow(importlib.abc.MetaPathFinder):
 
 def quiet_tensorflow():
     """Load TensorFlow silently when something first imports it, unless the user asked for its
-    logs (TF_CPP_MIN_LOG_LEVEL set before gimefive_tf was imported) or it is already loaded."""
-    if USER_LOG_LEVEL is not None or "tensorflow" in sys.modules or \
+    logs (TF_CPP_MIN_LOG_LEVEL=0 or 1) or it is already loaded."""
+    if USER_LOG_LEVEL in ("0", "1") or "tensorflow" in sys.modules or \
             any(isinstance(finder, _QuietTensorFlow) for finder in sys.meta_path):
         return
     sys.meta_path.insert(0, _QuietTensorFlow())

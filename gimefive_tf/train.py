@@ -179,6 +179,11 @@ class RunDirectory:
     def __truediv__(self, name):
         return self.path / name
 
+    def check_target(self):
+        """Refuse a file where the run's folder should be (before any data is read)."""
+        if self.path.exists() and not self.path.is_dir():
+            raise GiMeFiveError(f"--out {self.path} is a file; pass a folder for the run")
+
     def prepare(self, config):
         """Create the directory for `config`, or check it matches a run already there.
 
@@ -198,8 +203,7 @@ class RunDirectory:
             if saved.get("epochs") != config.epochs:
                 _atomic_write_text(config_file, yaml.safe_dump(current, sort_keys=False))
             return (self / "last.keras").exists()
-        if self.path.exists() and not self.path.is_dir():
-            raise GiMeFiveError(f"--out {self.path} is a file; pass a folder for the run")
+        self.check_target()
         if self.path.exists() and any(self.path.iterdir()):
             raise GiMeFiveError(f"{self.path} exists and is not a gimefive_tf run directory; "
                                 "pass an empty or new --out")
@@ -377,13 +381,13 @@ def _current_lr(optimizer):
 
 def plot_curves(history, path):
     """Loss and accuracy per epoch for train, validation and (when given) test."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gimefive_tf.outputs import save_figure
 
     epochs = [row["epoch"] for row in history]
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4))
+    figure = Figure(figsize=(10, 4))
+    axes = figure.subplots(1, 2)
     for axis, metric in zip(axes, ("loss", "accuracy")):
         for prefix, label in (("", "train"), ("val_", "validation"), ("test_", "test")):
             values = [row.get(prefix + metric) for row in history]
@@ -395,8 +399,7 @@ def plot_curves(history, path):
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)
 
 
 # ------------------------------------------------------------------------------- training
@@ -408,8 +411,9 @@ def train(config, out, verbose=2):
         from gimefive_tf.loading import model_file
 
         model_file(config.init_from)  # a wrong path is refused before the run directory exists
-    train_table, val_table, test_table = load_tables(config)
     run = RunDirectory(out)
+    run.check_target()
+    train_table, val_table, test_table = load_tables(config)
     resuming = run.prepare(config)
     with run.locked():
         return _train_in(run, resuming, config, train_table, val_table, test_table, verbose)

@@ -229,13 +229,11 @@ def summarize(rows, frames):
 
 def plot_timeline(rows, path):
     """Scores over time, one panel per face."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     faces = sorted({row["face_id"] for row in rows})[:6]
-    figure, axes = plt.subplots(len(faces), 1, figsize=(9, 2.4 * len(faces)), squeeze=False)
+    figure = Figure(figsize=(9, 2.4 * len(faces)))
+    axes = figure.subplots(len(faces), 1, squeeze=False)
     for axis, face in zip(axes[:, 0], faces):
         mine = [row for row in rows if row["face_id"] == face]
         times = [row["time_s"] for row in mine]
@@ -248,7 +246,6 @@ def plot_timeline(rows, path):
     axes[0, 0].legend(ncol=6, fontsize=7, loc="upper right")
     figure.tight_layout()
     save_figure(figure, path, dpi=90)
-    plt.close(figure)
 
 
 def build_parser():

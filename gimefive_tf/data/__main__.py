@@ -91,24 +91,26 @@ def stats(args):
         print_json(summaries[0] if len(summaries) == 1 else summaries)
         return
     columns = [("path", "dataset"), ("layout", "layout")] + [(e, e) for e in EMOTIONS] + [
-        ("total", "total"), ("dropped", "dropped"), ("skipped", "skipped")]
+        ("total", "total"), ("dropped", "dropped"), ("skipped", "skipped"),
+        ("duplicates", "duplicates")]
     rows = [{**s, **s["per_class"], "dropped": sum(s["dropped"].values()) or 0} for s in summaries]
     print(format_table(rows, columns))
     for table in tables:
         for source, reason in table.skipped[:5]:
             print(f"skipped {source}: {reason}", file=sys.stderr)
+        if table.duplicates():
+            print(f"{table.root}: {table.duplicates()} row(s) name an image another row already "
+                  "names; they count twice in training", file=sys.stderr)
 
 
 def plot_counts(summaries, path):
-    import matplotlib
+    import numpy as np
+    from matplotlib.figure import Figure
 
     from gimefive_tf.outputs import save_figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure = Figure(figsize=(8, 4))
+    axis = figure.subplots()
     width = 0.8 / len(summaries)
     for number, summary in enumerate(summaries):
         counts = [summary["per_class"][e] for e in EMOTIONS]
@@ -120,7 +122,6 @@ def plot_counts(summaries, path):
     axis.legend()
     figure.tight_layout()
     save_figure(figure, path, dpi=100)
-    plt.close(figure)
 
 
 def split(args):

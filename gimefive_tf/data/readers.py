@@ -26,7 +26,7 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import (EMOTIONS, FER2013_CODES, RAFDB_CODES, canonical_name, label_id)
 
 LAYOUTS = ("csv", "folders", "rafdb", "fer2013")
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what TensorFlow decodes
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 
@@ -90,11 +90,22 @@ class LabeledImages:
                                   if key[0] == split}
         return table
 
+    def duplicates(self):
+        """Rows naming an image another row already names (same file, counted once each)."""
+        if self.pixels is not None:
+            return 0
+        return int(self.frame.duplicated(subset=["source", "split"]).sum())
+
+    def without_duplicates(self):
+        """The table with each (image, split) once: the first row kept."""
+        return self.subset(~self.frame.duplicated(subset=["source", "split"]).to_numpy()) \
+            if self.duplicates() else self
+
     def summary(self):
         """What `stats --json` prints."""
         return {"layout": self.layout, "path": self.root, "total": len(self),
                 "per_class": self.per_class(), "dropped": dict(self.dropped),
-                "skipped": len(self.skipped)}
+                "skipped": len(self.skipped), "duplicates": self.duplicates()}
 
 
 def read_dataset(path, layout=None, usage=None, split=None, validate=True):
@@ -159,8 +170,8 @@ def _read_csv_layout(path):
     rows, dropped = [], collections.Counter()
     for csv_file in csv_files:
         split = _split_of(csv_file.stem)
-        for name, raw_label in _label_rows(csv_file):
-            label = _parse_label(raw_label, csv_file)
+        for number, name, raw_label in _label_rows(csv_file):
+            label = _parse_label(raw_label, f"{csv_file}:{number}")
             if label is None:
                 dropped[split, canonical_name(raw_label) or str(raw_label)] += 1
                 continue
@@ -175,16 +186,32 @@ def _read_csv_layout(path):
 
 
 def _label_rows(csv_file):
-    """(file, label) pairs; a first row whose label is not a label is a header and skipped."""
-    with open(csv_file, newline="", encoding="utf-8-sig") as handle:
-        rows = [row for row in csv.reader(handle) if row and any(cell.strip() for cell in row)]
-    if not rows:
-        return []
-    if len(rows[0]) < 2:
-        raise GiMeFiveError(f"{csv_file} must have two columns, file,label; got {rows[0]}")
-    if not _looks_like_label(rows[0][1]):
+    """[(line number, file, label)]. The first row is a header only when it cannot be data: its
+    label is no label *and* its first cell names no image file (so `img.jpg,hapy` is a typo
+    reported with its line, never swallowed as a header). A row without two cells, or a file
+    that is not UTF-8, is an error naming file:line."""
+    try:
+        with open(csv_file, newline="", encoding="utf-8-sig") as handle:
+            lines = list(enumerate(csv.reader(handle), start=1))
+    except UnicodeDecodeError as error:
+        raise _not_utf8(csv_file, error) from None
+    except csv.Error as error:
+        raise GiMeFiveError(f"{csv_file}: not a readable CSV ({error})") from None
+    rows = [(number, row) for number, row in lines if row and any(cell.strip() for cell in row)]
+    columns = 2
+    if rows and len(rows[0][1]) >= 2 and not _looks_like_label(rows[0][1][1]) and \
+            not rows[0][1][0].strip().lower().endswith(tuple(IMAGE_EXTENSIONS)):
+        columns = len(rows[0][1])  # a header (file,label[,source...]) says how many columns
         rows = rows[1:]
-    return [(row[0].strip(), row[1].strip()) for row in rows]
+    for number, row in rows:
+        if len(row) != columns:
+            shown = ",".join(row)[:80]
+            hint = "; the file looks ';'-separated: use commas" if len(row) == 1 and ";" in \
+                row[0] else ""
+            raise GiMeFiveError(f"{csv_file}:{number}: expected {columns} columns (file,label"
+                                f"{',...' if columns > 2 else ''}), got {len(row)}: "
+                                f"{shown!r}{hint}")
+    return [(number, row[0].strip(), row[1].strip()) for number, row in rows]
 
 
 def _looks_like_label(text):
@@ -289,7 +316,13 @@ def _read_rafdb(path):
 def _read_fer2013(path, usage=None):
     """fer2013.csv: 48x48 grayscale pixel strings kept in memory; FER codes mapped to ours."""
     csv_file = path if path.is_file() else path / "fer2013.csv"
-    frame = pd.read_csv(csv_file, dtype={"pixels": str})
+    try:
+        frame = pd.read_csv(csv_file, dtype={"pixels": str, "emotion": str})
+    except UnicodeDecodeError as error:
+        raise _not_utf8(csv_file, error) from None
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise GiMeFiveError(f"{csv_file}: not a readable CSV "
+                            f"({str(error).strip().splitlines()[0]})") from None
     frame.columns = [c.strip() for c in frame.columns]
     if not {"emotion", "pixels"} <= set(frame.columns):
         raise GiMeFiveError(f"{csv_file} must have columns emotion,pixels[,Usage]")
@@ -306,15 +339,23 @@ def _read_fer2013(path, usage=None):
     for row, (code, pixels, usage_value) in enumerate(zip(
             frame["emotion"], frame["pixels"],
             frame["Usage"] if "Usage" in frame.columns else [""] * len(frame))):
-        name = FER2013_CODES.get(int(code))
-        if name is None:
-            raise GiMeFiveError(f"{csv_file}: emotion code {code} is not one of 0..6")
         source = f"{csv_file}#{frame.index[row]}"
+        try:
+            name = FER2013_CODES.get(int(str(code).strip()))
+        except ValueError:
+            name = None
+        if name is None:  # like an unreadable image: skipped, counted and listed
+            skipped.append((source, f"emotion code {code!r} is not one of 0..6"))
+            continue
         if name not in EMOTIONS:
             dropped[str(usage_value), name] += 1
             continue
-        values = np.array(str(pixels).split(), dtype=np.float64) if isinstance(pixels, str) \
-            else np.array([])
+        try:
+            values = np.array(str(pixels).split(), dtype=np.float64) \
+                if isinstance(pixels, str) else np.array([])
+        except ValueError:
+            skipped.append((source, "pixels are not numbers"))
+            continue
         side = int(round(np.sqrt(values.size)))
         if values.size == 0 or side * side != values.size or values.max() > 255 or values.min() < 0:
             skipped.append((source, f"pixels are not a square 8-bit image ({values.size} values)"))
@@ -336,8 +377,17 @@ def _frame(rows):
 
 
 def _first_row(csv_file):
-    with open(csv_file, newline="", encoding="utf-8-sig") as handle:
-        return next(csv.reader(handle), [])
+    try:
+        with open(csv_file, newline="", encoding="utf-8-sig") as handle:
+            return next(csv.reader(handle), [])
+    except UnicodeDecodeError as error:
+        raise _not_utf8(csv_file, error) from None
+
+
+def _not_utf8(csv_file, error):
+    line = pathlib.Path(csv_file).read_bytes()[:error.start].count(b"\n") + 1
+    return GiMeFiveError(f"{csv_file}:{line}: not UTF-8 text ({error.reason} at byte "
+                         f"{error.start}); save the CSV as UTF-8")
 
 
 def _drop_unreadable(table):

@@ -86,16 +86,26 @@ def export_to_csv_layout(table, out, image_size=64, prefix="", progress=None):
 def merge_to_csv_layout(tables, out, image_size=64, progress=None):
     """The paper's aggregated set: every source exported into one folder, one CSV with a
     `source` column naming the dataset each image came from."""
+    import shutil
+
     out = pathlib.Path(out)
     target = out / "merged_labels.csv"
     _refuse_existing([target, out / "merged"])
+    # Everything goes into a hidden folder first: a merge that fails half-way (or is killed)
+    # leaves no half-filled `merged/` and no CSV, and a rerun starts clean.
+    partial = out / ".merged.partial"
+    shutil.rmtree(partial, ignore_errors=True)
     rows = []
-    for number, table in enumerate(tables):
-        name = pathlib.Path(table.root).stem or f"source{number}"
-        exported = export_to_csv_layout(table, out / "merged" / name, image_size,
-                                        prefix=f"{name}_", progress=progress)
-        for split, (_, items) in exported.items():
-            rows += [(f"merged/{name}/{split}/{file}", label, name)
-                     for file, label, _ in items]
+    try:
+        for number, table in enumerate(tables):
+            name = pathlib.Path(table.root).stem or f"source{number}"
+            exported = export_to_csv_layout(table, partial / name, image_size,
+                                            prefix=f"{name}_", progress=progress)
+            for split, (_, items) in exported.items():
+                rows += [(f"merged/{name}/{split}/{file}", label, name)
+                         for file, label, _ in items]
+        partial.rename(out / "merged")
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     write_labels_csv(target, rows, header=("file", "label", "source"))
     return target, len(rows)

@@ -39,12 +39,12 @@ def summarize_regions(maps, predictions):
 
 
 def plot_regions(rows, path, method="gradcam"):
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gimefive_tf.outputs import save_figure
 
-    figure, axis = plt.subplots(figsize=(8, 4))
+    figure = Figure(figsize=(8, 4))
+    axis = figure.subplots()
     width = 0.25
     positions = np.arange(len(rows))
     for offset, name in enumerate(REGIONS):
@@ -54,5 +54,4 @@ def plot_regions(rows, path, method="gradcam"):
     axis.set_ylim(0, 1)
     axis.legend(title="face region")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)

@@ -5,15 +5,6 @@ import numpy as np
 from gimefive_tf.labels import EMOTIONS
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def colorize(heatmap):
     """A [0, 1] heatmap as RGB uint8 through the jet colormap."""
     from matplotlib import colormaps
@@ -29,9 +20,13 @@ def blend(image, heatmap, alpha=0.4):
 
 def save_overlay(path, image, heatmap, probabilities, title="", alpha=0.4, method="gradcam"):
     """One PNG: face, heatmap overlay, and the six scores with the prediction highlighted."""
-    plt = _pyplot()
+    from matplotlib.figure import Figure
+
+    from gimefive_tf.outputs import save_figure
+
     predicted = int(np.argmax(probabilities))
-    figure, axes = plt.subplots(1, 3, figsize=(9, 3), gridspec_kw={"width_ratios": [1, 1, 1.3]})
+    figure = Figure(figsize=(9, 3))
+    axes = figure.subplots(1, 3, gridspec_kw={"width_ratios": [1, 1, 1.3]})
     axes[0].imshow(np.asarray(image, np.uint8))
     axes[0].set_title(title or "input", fontsize=8)
     axes[1].imshow(blend(image, heatmap, alpha))
@@ -44,15 +39,18 @@ def save_overlay(path, image, heatmap, probabilities, title="", alpha=0.4, metho
     axes[2].set_xlim(0, 1)
     axes[2].set_xlabel("probability")
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)
 
 
 def save_gallery(path, images, heatmaps, title, alpha=0.4):
     """The paper's Figure 4 layout: columns of faces, rows original / heatmap / overlay."""
-    plt = _pyplot()
+    from matplotlib.figure import Figure
+
+    from gimefive_tf.outputs import save_figure
+
     count = len(images)
-    figure, axes = plt.subplots(3, count, figsize=(max(1.6 * count, 3.5), 5), squeeze=False)
+    figure = Figure(figsize=(max(1.6 * count, 3.5), 5))
+    axes = figure.subplots(3, count, squeeze=False)
     for column in range(count):
         rows = (np.asarray(images[column], np.uint8), colorize(heatmaps[column]),
                 blend(images[column], heatmaps[column], alpha))
@@ -63,18 +61,20 @@ def save_gallery(path, images, heatmaps, title, alpha=0.4):
         axes[row, 0].set_title(label, fontsize=8, loc="left")
     figure.suptitle(title)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    save_figure(figure, path, dpi=100)
 
 
 def save_activation_grid(path, activations, title, max_channels=32):
     """The first channels of one feature map (h, w, C) as a grid, like the paper's conv figures."""
-    plt = _pyplot()
+    from matplotlib.figure import Figure
+
+    from gimefive_tf.outputs import save_figure
+
     channels = min(max_channels, activations.shape[-1])
     columns = 8
     rows = -(-channels // columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(columns * 1.1, rows * 1.1 + 0.4),
-                                squeeze=False)
+    figure = Figure(figsize=(columns * 1.1, rows * 1.1 + 0.4))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for index, axis in enumerate(axes.ravel()):
         axis.axis("off")
         if index < channels:
@@ -82,5 +82,4 @@ def save_activation_grid(path, activations, title, max_channels=32):
     figure.suptitle(f"{title} ({activations.shape[0]}x{activations.shape[1]}, "
                     f"{channels} of {activations.shape[-1]} channels)", fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    save_figure(figure, path, dpi=90)

@@ -102,17 +102,17 @@ def write_trials_csv(out):
 
 def plot_trials(rows, space, path):
     """Validation accuracy per trial, and per value of each searched hyperparameter."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from gimefive_tf.outputs import save_figure
 
     done = [r for r in rows if r["val_accuracy"] is not None]
     searched = [name for name, choices in space.items() if len(choices) > 1]
     panels = 1 + len(searched)
     columns = min(4, panels)
     lines = math.ceil(panels / columns)
-    figure, axes = plt.subplots(lines, columns, figsize=(4 * columns, 3 * lines), squeeze=False)
+    figure = Figure(figsize=(4 * columns, 3 * lines))
+    axes = figure.subplots(lines, columns, squeeze=False)
     axes = axes.ravel()
     axes[0].plot([int(r["trial_id"]) for r in done], [r["val_accuracy"] for r in done], "o-")
     axes[0].set_xlabel("trial")
@@ -127,8 +127,7 @@ def plot_trials(rows, space, path):
     for axis in axes[panels:]:
         axis.axis("off")
     figure.tight_layout()
-    figure.savefig(path, dpi=90)
-    plt.close(figure)
+    save_figure(figure, path, dpi=90)
 
 
 def _atomic_json(path, data):

@@ -1,0 +1,289 @@
+"""Bad input, generated here, through every command in process (run_cli): never a traceback;
+either exit 2 with one `error:` line saying what is wrong, or exit 0 with the right result;
+and the user's files (sentinels) are never changed."""
+
+import json
+import os
+import pathlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from gimefive_tf.cli import run_cli
+from gimefive_tf.data.__main__ import main as data_main
+from gimefive_tf.evaluate import main as evaluate_main
+from gimefive_tf.explain.__main__ import main as explain_main
+from gimefive_tf.export import main as export_main
+from gimefive_tf.predict import main as predict_main
+from gimefive_tf.scores import main as scores_main
+from gimefive_tf.train import main as train_main
+from gimefive_tf.video import main as video_main
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Every bad (and oddly good) input of the module, written once."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    noise = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    paths = {}
+
+    def image(name, pixels, **options):
+        path = root / name
+        Image.fromarray(pixels).save(path, **options)
+        paths[name] = path
+        return path
+
+    image("png16.png", (rng.integers(0, 65535, (48, 64))).astype(np.uint16))
+    image("cmyk.jpg", noise)
+    Image.fromarray(noise).convert("CMYK").save(root / "cmyk.jpg")
+    frames = [Image.fromarray(noise), Image.fromarray(255 - noise)]
+    frames[0].save(root / "animated.gif", save_all=True, append_images=frames[1:])
+    image("picture.webp", noise)
+    image("picture.tif", noise)
+    (root / "drawing.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>')
+    image("one_pixel.png", np.zeros((1, 1, 3), np.uint8))
+    cv2.imwrite(str(root / "huge.png"), np.full((10_000, 10_000), 90, np.uint8))
+    image("visage_é_😀.png", noise)
+    image("-dash.png", noise)
+    (root / "empty.jpg").write_bytes(b"")
+    (root / "text.jpg").write_text("not a jpeg")
+    loop = root / "loop"
+    loop.mkdir()
+    image("loop/a.png", noise)
+    (loop / "again").symlink_to(loop, target_is_directory=True)
+    (root / "no_images").mkdir()
+    (root / "no_images" / "notes.txt").write_text("nothing to see")
+    # CSVs of the csv layout, next to six images
+    (root / "set").mkdir()
+    for index in range(6):
+        cv2.imwrite(str(root / "set" / f"{index}.jpg"), np.full((64, 64, 3), 40 * index, np.uint8))
+
+    def labels(name, text, **options):
+        folder = root / f"csv_{name}"
+        folder.mkdir()
+        for index in range(6):
+            os.symlink(root / "set" / f"{index}.jpg", folder / f"{index}.jpg")
+        path = folder / "labels.csv"
+        if isinstance(text, bytes):
+            path.write_bytes(text)
+        else:
+            path.write_text(text, **options)
+        return path
+
+    paths["typo"] = labels("typo", "0.jpg,hapy\n1.jpg,1\n2.jpg,2\n")
+    paths["header"] = labels("header", "file,label\n0.jpg,happiness\n1.jpg,1\n")
+    paths["duplicates"] = labels("duplicates", "0.jpg,0\n0.jpg,0\n1.jpg,1\n")
+    paths["one_column"] = labels("one_column", "0.jpg,0\n1.jpg\n2.jpg,2\n")
+    paths["latin1"] = labels("latin1", "0.jpg,0\ncaf\xe9.jpg,1\n".encode("latin-1"))
+    paths["bom"] = labels("bom", "0.jpg,0\n1.jpg,1\n", encoding="utf-8-sig")
+    paths["crlf"] = labels("crlf", "0.jpg,0\r\n1.jpg,1\r\n", newline="")
+    paths["semicolon"] = labels("semicolon", "0.jpg;0\n1.jpg;1\n")
+    paths["unknown"] = labels("unknown", "0.jpg,0\n1.jpg,9\n")
+    paths["missing_file"] = labels("missing_file", "0.jpg,0\nnope.jpg,1\n")
+    pixels = " ".join(["7"] * 2304)
+    (root / "fer").mkdir()
+    (root / "fer" / "fer2013.csv").write_text(
+        "emotion,pixels,Usage\n"
+        f"3,{pixels},Training\n"
+        f"3,{pixels.replace('7', 'x', 1)},Training\n"
+        f"z,{pixels},Training\n"
+        f"4,{pixels},Training\n")
+    paths["fer2013"] = root / "fer" / "fer2013.csv"
+    # videos
+    (root / "not_a_video.mp4").write_text("no frames here")
+    writer = cv2.VideoWriter(str(root / "blank.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
+                             (160, 120))
+    for _ in range(12):
+        writer.write(np.full((120, 160, 3), 128, np.uint8))
+    writer.release()
+    # models: a 10-output one, a folder, a text file named .keras, an .h5 name
+    from gimefive_tf.models import create_model
+
+    ten = create_model("gimefive", base_filters=8, num_classes=10)
+    ten.save(root / "ten_outputs.keras")
+    (root / "fake.keras").write_text("not a model")
+    (root / "folder.keras").mkdir()
+    (root / "model.h5").write_text("old format")
+    # the user's own files, which no command may change
+    sentinels = root / "mine"
+    sentinels.mkdir()
+    for name in ("plot.png", "skipped.csv", "scores.csv", "faces.png", "notes.txt"):
+        (sentinels / name).write_text(f"the user's {name}")
+    (sentinels / "export").mkdir()
+    (sentinels / "export" / "report.json").write_text('{"the user": "report"}')
+    return root
+
+
+def sentinel_state(root):
+    mine = root / "mine"
+    return {str(p): p.read_bytes() for p in sorted(mine.rglob("*")) if p.is_file()}
+
+
+def cases(root, model):
+    """(id, main, args, expectation): "error: <words>" or a check of the JSON printed."""
+    r, mine = str(root), root / "mine"
+    tiny = ["--model", model]
+
+    def records(expected_count, emotion=True):
+        def check(out):
+            rows = json.loads(out)
+            assert len(rows) == expected_count, rows
+            if emotion:
+                assert all(row["emotion"] or row["reason"] == "no face found" for row in rows)
+        return check
+
+    def summary(**expected):
+        def check(out):
+            data = json.loads(out)
+            for key, value in expected.items():
+                assert data[key] == value, (key, data[key])
+        return check
+
+    return [
+        # pictures of every kind, through predict
+        ("16-bit png", predict_main, tiny + [f"{r}/png16.png", "--json"], records(1)),
+        ("cmyk jpeg", predict_main, tiny + [f"{r}/cmyk.jpg", "--json"], records(1)),
+        ("animated gif", predict_main, tiny + [f"{r}/animated.gif", "--json"], records(1)),
+        ("webp", predict_main, tiny + [f"{r}/picture.webp", "--json"], records(1)),
+        ("tiff", predict_main, tiny + [f"{r}/picture.tif", "--json"], records(1)),
+        ("svg", predict_main, tiny + [f"{r}/drawing.svg"], "error: " + f"{r}/drawing.svg is not a readable image"),
+        ("1x1 image", predict_main, tiny + [f"{r}/one_pixel.png", "--json"], records(1)),
+        ("10000x10000 image", predict_main, tiny + [f"{r}/huge.png", "--json"], records(1)),
+        ("unicode name", predict_main, tiny + [f"{r}/visage_é_😀.png", "--json"], records(1)),
+        ("leading dash after --", predict_main, tiny + ["--json", "--", "-dash.png"], records(1)),
+        ("leading dash as an option", predict_main, tiny + ["-dash.png"],
+         "error: unrecognized arguments: -dash.png"),
+        ("symlink loop", predict_main, tiny + [f"{r}/loop", "--json"], records(1)),
+        ("empty file", predict_main, tiny + [f"{r}/empty.jpg"], "is not a readable image"),
+        ("text named .jpg", predict_main, tiny + [f"{r}/text.jpg"], "is not a readable image"),
+        ("missing path", predict_main, tiny + [f"{r}/nowhere.jpg"], "does not exist"),
+        ("folder without images", predict_main, tiny + [f"{r}/no_images"], "no images in"),
+        # the model contract
+        ("10 outputs, predict", predict_main, ["--model", f"{r}/ten_outputs.keras"],
+         "gives 10 outputs per image"),
+        ("10 outputs, evaluate", evaluate_main,
+         ["--model", f"{r}/ten_outputs.keras", "--data", f"{r}/csv_bom"], "gives 10 outputs"),
+        ("model is a folder", predict_main, ["--model", f"{r}/folder.keras"], "is a folder"),
+        ("model is text", predict_main, ["--model", f"{r}/fake.keras"], "is not a Keras model"),
+        ("model is .h5", predict_main, ["--model", f"{r}/model.h5"], "is not a .keras file"),
+        # numbers checked when parsed
+        ("scores batch 0", scores_main, tiny + [f"{r}/set", "--batch-size", "0"],
+         "--batch-size: 0 must be at least 1"),
+        ("evaluate batch 0", evaluate_main, tiny + ["--data", f"{r}/csv_bom", "--batch-size",
+                                                    "0"], "must be at least 1"),
+        ("export limit 0", export_main, tiny + ["--out", f"{r}/x", "--limit", "0"],
+         "--limit: 0 must be at least 1"),
+        ("explain limit 0", explain_main, ["metrics", "--data", f"{r}/csv_bom", "--limit", "0"],
+         "--limit: 0 must be at least 1"),
+        ("video max frames 0", video_main, [f"{r}/blank.mp4", "--max-frames", "0"],
+         "--max-frames: 0 must be at least 1"),
+        ("train lr nan", train_main, ["--lr", "nan"], "nan is not a finite number"),
+        ("train val split 1.5", train_main, ["--val-split", "1.5"], "must be less than 1"),
+        ("export-csv size 0", data_main, ["export-csv", f"{r}/csv_bom", "--out", f"{r}/ex",
+                                          "--size", "0"], "--size: 0 must be at least 1"),
+        ("init-from a text file", train_main, ["--data", f"{r}/csv_bom", "--out", f"{r}/run",
+                                               "--init-from", f"{r}/mine/notes.txt"],
+         "is not a .keras file"),
+        ("unknown detector", predict_main, ["--detector", "nope"], "invalid choice: 'nope'"),
+        # readers that never guess
+        ("typo'd first label", data_main, ["stats", str(root / "csv_typo")],
+         "labels.csv:1: unknown emotion 'hapy'"),
+        ("a real header", data_main, ["stats", str(root / "csv_header"), "--json"],
+         summary(total=2)),
+        ("duplicate rows", data_main, ["stats", str(root / "csv_duplicates"), "--json"],
+         summary(total=3, duplicates=1)),
+        ("one-column row", data_main, ["stats", str(root / "csv_one_column")],
+         "labels.csv:2: expected 2 columns"),
+        ("latin-1 csv", data_main, ["stats", str(root / "csv_latin1")],
+         "labels.csv:2: not UTF-8 text"),
+        ("bom csv", data_main, ["stats", str(root / "csv_bom"), "--json"], summary(total=2)),
+        ("crlf csv", data_main, ["stats", str(root / "csv_crlf"), "--json"], summary(total=2)),
+        ("semicolon csv", data_main, ["stats", str(root / "csv_semicolon")], "';'-separated"),
+        ("unknown label", data_main, ["stats", str(root / "csv_unknown")],
+         "labels.csv:2: unknown emotion '9'"),
+        ("named file missing", data_main, ["stats", str(root / "csv_missing_file")],
+         "do not exist"),
+        ("fer2013 bad pixels and code", data_main, ["stats", str(root / "fer"), "--json"],
+         summary(total=2, skipped=2)),
+        # nothing a user wrote is overwritten; unwritable outputs are one line
+        ("stats plot exists", data_main, ["stats", f"{r}/csv_bom", "--plot",
+                                          str(mine / "plot.png")], "already exists"),
+        ("stats skipped log exists", data_main, ["stats", f"{r}/csv_bom", "--skipped-log",
+                                                 str(mine / "skipped.csv")], "already exists"),
+        ("export onto a report", export_main, tiny + ["--out", str(mine / "export"),
+                                                     "--formats", "tflite"], "report.json"),
+        ("scores out exists", scores_main, tiny + [f"{r}/set", "--out",
+                                                   str(mine / "scores.csv")], "already exists"),
+        ("scores out under a file", scores_main, tiny + [f"{r}/set", "--out",
+                                                         str(mine / "notes.txt" / "s.csv")],
+         "notes.txt is a file, not a folder"),
+        ("predict plot exists", predict_main, tiny + ["--plot", str(mine / "faces.png")],
+         "already exists"),
+        ("evaluate out is a file", evaluate_main, tiny + ["--data", f"{r}/csv_bom", "--out",
+                                                          str(mine / "notes.txt")],
+         "notes.txt"),
+        ("split out is a file", data_main, ["split", f"{r}/csv_bom", "--out",
+                                            str(mine / "notes.txt")], "notes.txt"),
+        ("train out is a file", train_main, ["--data", f"{r}/csv_bom", "--out",
+                                             str(mine / "notes.txt"), "--epochs", "1"],
+         "is a file"),
+        # videos
+        ("not a video", video_main, [f"{r}/not_a_video.mp4", "--out", f"{r}/v.mp4"],
+         "not_a_video.mp4"),
+        ("frames of not a video", data_main, ["extract-frames", f"{r}/not_a_video.mp4", "--out",
+                                              f"{r}/frames"], "not_a_video.mp4"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def all_cases(corpus, model_path):
+    return cases(corpus, model_path)
+
+
+CASE_IDS = [case[0] for case in cases(pathlib.Path("/corpus"), "tiny.keras")]
+
+
+@pytest.mark.parametrize("index", range(len(CASE_IDS)), ids=CASE_IDS)
+def test_every_bad_input_is_clean(all_cases, corpus, index, capsys, monkeypatch):
+    name, main, args, expected = all_cases[index]
+    monkeypatch.chdir(corpus)
+    before = sentinel_state(corpus)
+    code = run_cli(main, args)
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    if isinstance(expected, str):
+        lines = captured.err.strip().splitlines()
+        assert code == 2, (name, captured.err[-500:])
+        assert len(lines) == 1 and lines[0].startswith("error: "), lines
+        assert expected.removeprefix("error: ") in lines[0], lines[0]
+    else:
+        assert code == 0, (name, captured.err[-500:])
+        expected(captured.out)
+    assert sentinel_state(corpus) == before  # no user file changed
+
+
+def test_a_face_free_video_says_so(corpus, model_path, tmp_path, capsys):
+    out = tmp_path / "annotated.mp4"
+    assert run_cli(video_main, [str(corpus / "blank.mp4"), "--model", model_path, "--out",
+                                str(out), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["frames"] == 12 and summary["faces"] == 0
+    assert out.stat().st_size > 0
+
+
+def test_a_truncated_jpeg_is_one_line_even_below_python(tmp_path):
+    """libjpeg writes its own complaint straight to file descriptor 2; a command shows only its
+    one line (checked in a real process: capsys cannot see below Python)."""
+    import subprocess
+    import sys
+
+    encoded = cv2.imencode(".jpg", np.full((64, 64, 3), 100, np.uint8))[1].tobytes()
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(encoded[:len(encoded) // 2])
+    result = subprocess.run([sys.executable, "-m", "gimefive_tf.predict", str(broken)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert result.stderr == f"error: {broken} is not a readable image\n"
