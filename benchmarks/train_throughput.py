@@ -5,7 +5,7 @@ other (never at the same time), so compare the ratio rather than absolute number
 
     python benchmarks/train_throughput.py --torch-python /path/to/torch-venv/bin/python
 
-The Keras side uses the project's own training recipe (`gimefive_tf.train.compile_for_training`:
+The Keras side uses the project's own training recipe (`gimefive_tf.training.compile_for_training`:
 SGD lr 1e-3, momentum 0.9, weight decay 1e-4, cross-entropy) and `model.fit` on a tf.data
 stream, exactly as `python -m gimefive_tf.train` does. The PyTorch side is
 ../shared/bench/torch_gimefive.py, run in the interpreter given by --torch-python (or the
@@ -61,7 +61,7 @@ def keras_throughput(batch, steps, warmup, infer_jit, profile=False):
     import tensorflow as tf
 
     from gimefive_tf.models import create_model
-    from gimefive_tf.train import TrainConfig, compile_for_training
+    from gimefive_tf.training import TrainConfig, compile_for_training
 
     keras.utils.set_random_seed(0)
     model = create_model("gimefive")

@@ -169,7 +169,10 @@ class FacePipeline:
 
         if crop not in CROPS:
             raise GiMeFiveError(f"crop={crop!r} is not allowed; choose one of {', '.join(CROPS)}")
-        model_path = model if isinstance(model, (str, pathlib.Path)) else None
+        from gimefive_tf.loading import model_file
+
+        # a name ("rafdb") or a path, resolved once: the calibration lives beside the file
+        model_path = model_file(model) if isinstance(model, (str, pathlib.Path)) else None
         self.model = None
         if classifier is None:
             self.model = load_model(model) if model_path is not None or model is None else model

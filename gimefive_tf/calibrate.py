@@ -15,7 +15,8 @@ import pathlib
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, command, format_table, non_negative_int, print_json, progress)
+    ArgumentParser, add_model_argument, command, format_table, non_negative_int, print_json,
+    progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces import DETECTORS, FRAMINGS
 
@@ -99,7 +100,7 @@ def build_parser():
                                      description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     parser.add_argument("--data", required=True,
                         help="the model's training faces (aligned crops; any layout)")
-    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    add_model_argument(parser)
     parser.add_argument("--detectors", default=",".join(DETECTORS),
                         help=f"comma-separated detectors ({','.join(DETECTORS)})")
     parser.add_argument("--faces", type=int, default=DEFAULT_FACES,

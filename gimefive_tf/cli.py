@@ -64,6 +64,15 @@ def format_table(rows, columns):
     return "\n".join(lines)
 
 
+MODEL_HELP = ("a .keras model, or a shipped model's name (rafdb); default: the shipped RAF-DB "
+              "model")
+
+
+def add_model_argument(parser):
+    """--model, meaning the same in every command that uses a trained model."""
+    parser.add_argument("--model", metavar="PATH.keras|NAME", help=MODEL_HELP)
+
+
 def add_face_arguments(parser, crop_help=None):
     """--detector and --framing (and --crop when `crop_help` is given): the same face choices
     for every command that finds faces in pictures."""

@@ -17,8 +17,8 @@ import pathlib
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, command, format_table, positive_int, print_json,
-    progress)
+    ArgumentParser, add_face_arguments, add_model_argument, command, format_table,
+    positive_int, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
@@ -177,7 +177,7 @@ def build_parser():
     parser = ArgumentParser(
         prog="gimefive-evaluate",
         description="Evaluate a model on one or more labeled datasets.")
-    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    add_model_argument(parser)
     parser.add_argument("--data", action="append", required=True, metavar="PATH",
                         help="labeled dataset (folder or CSV); repeat for several rows")
     parser.add_argument("--layout", help="dataset layout (default: detected)")

@@ -18,7 +18,8 @@ import time
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, command, format_table, positive_int, print_json, progress)
+    ArgumentParser, add_model_argument, command, format_table, positive_int, print_json,
+    progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 from gimefive_tf.outputs import writable_folder, atomic_path, write_text
@@ -281,7 +282,7 @@ def build_report(model, artifacts, sample, eval_set=None):
 
 def build_parser():
     parser = ArgumentParser(prog="gimefive-export", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    add_model_argument(parser)
     parser.add_argument("--out", required=True, help="export folder")
     parser.add_argument("--formats", default="savedmodel,tflite",
                         help=f"comma-separated, from {','.join(FORMATS)} (savedmodel,tflite)")

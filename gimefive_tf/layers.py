@@ -7,10 +7,8 @@ files) run under the TensorFlow, JAX and PyTorch backends. Constructor arguments
 import keras
 from keras import ops
 
+from gimefive_tf.choices import ACTIVATIONS, POOLINGS, check_choice, check_rate  # noqa: F401
 from gimefive_tf.errors import GiMeFiveError
-
-ACTIVATIONS = ("relu", "tanh", "elu", "gelu")
-POOLINGS = ("max", "avg")
 
 # torchvision's ImageNet statistics, the ones the original GiMeFive pipeline normalized with.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -19,21 +17,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 # PIL's ITU-R 601-2 luma transform in 16-bit fixed point: L = (19595 R + 38470 G + 7471 B
 # + 2**15) >> 16. torchvision's Grayscale goes through PIL, so this is what the paper's model saw.
 _PIL_LUMA = (19595.0, 38470.0, 7471.0)
-
-
-def check_choice(field, value, allowed):
-    """Raise GiMeFiveError naming `field` and the allowed values when `value` is not one of them."""
-    if value not in allowed:
-        choices = ", ".join(repr(a) for a in allowed)
-        raise GiMeFiveError(f"{field}={value!r} is not allowed; choose one of {choices}")
-    return value
-
-
-def check_rate(field, value):
-    """Raise GiMeFiveError unless `value` is a dropout-like rate in [0, 1)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise GiMeFiveError(f"{field}={value!r} is not allowed; use a number in [0, 1)")
-    return float(value)
 
 
 def make_pooling(pooling, name=None):

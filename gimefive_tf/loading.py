@@ -8,10 +8,13 @@ from gimefive_tf.labels import EMOTIONS
 
 PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent / "pretrained"
 PRETRAINED_MODEL = PRETRAINED_DIR / "gimefive_rafdb.keras"
+# Shipped models by name: `--model rafdb` and load_model("rafdb") everywhere.
+SHIPPED_MODELS = {"rafdb": PRETRAINED_MODEL}
 
 
 def load_model(path=None):
-    """Load a zoo model from `path` with safe_mode=True; the shipped model when path is None."""
+    """Load a `.keras` model (a path, or a shipped model's name: "rafdb") with safe_mode=True;
+    the shipped RAF-DB model when path is None."""
     import keras
 
     import gimefive_tf.layers  # noqa: F401  (registers the custom layers)
@@ -29,9 +32,11 @@ def load_model(path=None):
 def model_file(path=None):
     """The `.keras` file `path` names (the shipped one for None), checked before anything is
     loaded or written: it exists, is a file, and is a zip archive as .keras files are."""
+    if isinstance(path, str) and path in SHIPPED_MODELS:
+        path = SHIPPED_MODELS[path]
     path = pathlib.Path(path).expanduser() if path else PRETRAINED_MODEL
     if not path.is_file():
-        if path == PRETRAINED_MODEL:
+        if path in SHIPPED_MODELS.values():
             raise GiMeFiveError("no shipped model is installed yet; pass --model PATH.keras "
                                 "(for example a run's best.keras)")
         if path.is_dir():

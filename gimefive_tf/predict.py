@@ -11,7 +11,8 @@ import sys
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, command, format_table, print_json, progress)
+    ArgumentParser, add_face_arguments, add_model_argument, command, format_table, print_json,
+    progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import claim_file, save_figure
 from gimefive_tf.labels import EMOTIONS
@@ -55,7 +56,7 @@ def build_parser():
         description="Classify the emotion of every face in images (default: a demo photo).")
     parser.add_argument("inputs", nargs="*", metavar="IMAGE",
                         help="image files or folders (default: scikit-image's astronaut photo)")
-    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    add_model_argument(parser)
     add_face_arguments(parser, crop_help="face: every face, and 'no face found' for a picture "
                        "without one (default); auto: the whole picture when it has no face; "
                        "none: classify each whole picture (already-cropped faces)")

@@ -14,7 +14,8 @@ import sys
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, command, positive_int, print_json, progress)
+    ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json,
+    progress)
 from gimefive_tf.data.readers import IMAGE_EXTENSIONS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, claim_file
@@ -82,7 +83,7 @@ def build_parser():
         prog="gimefive-scores",
         description="Write per-image emotion scores (the paper's Table 3 format) as CSV.")
     parser.add_argument("path", metavar="PATH", help="image folder (recursive), image, or CSV")
-    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    add_model_argument(parser)
     parser.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv; "
                         "an existing file is never overwritten without --overwrite)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")

@@ -10,9 +10,7 @@ import os
 import pathlib
 
 from gimefive_tf.cli import ArgumentParser, command, non_negative_int, positive_int, print_json
-from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.tuning.search import ORACLES
-from gimefive_tf.tuning.space import SPACES_DIR
+from gimefive_tf.tuning.space import ORACLE_NAMES, SPACES_DIR
 
 
 def build_parser():
@@ -25,7 +23,7 @@ def build_parser():
                         "training images (quick searches)")
     parser.add_argument("--space", default=str(SPACES_DIR / "table4.yaml"),
                         help="search space YAML (default: tuning/table4.yaml, the paper's)")
-    parser.add_argument("--oracle", choices=list(ORACLES), default="random",
+    parser.add_argument("--oracle", choices=ORACLE_NAMES, default="random",
                         help="grid (the paper's), random, bayesian or hyperband (random)")
     parser.add_argument("--max-trials", type=positive_int, default=10, help="trials in all (10)")
     parser.add_argument("--epochs", type=positive_int, help="cap every trial at this many epochs")
@@ -57,19 +55,15 @@ def load_tables(args):
 
 
 def main(argv=None):
+    args = build_parser().parse_args(argv)  # first: --help and mistakes answer at once
     import keras
 
     from gimefive_tf.tuning.hypermodel import GiMeFiveHyperModel
     from gimefive_tf.tuning.search import make_tuner, plot_trials, save_best, write_trials_csv
     from gimefive_tf.tuning.space import load_space, parse_fixed
 
-    args = build_parser().parse_args(argv)
     space = load_space(args.space)
     fixed = parse_fixed(args.fix, space)
-    if args.max_trials < 1:
-        raise GiMeFiveError("--max-trials must be at least 1")
-    if args.epochs is not None and args.epochs < 1:
-        raise GiMeFiveError("--epochs must be at least 1")
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
@@ -89,6 +83,8 @@ def main(argv=None):
     if not chief_or_alone:
         return 0
     best = save_best(tuner, out)
+    if best and args.epochs and "epochs" in best:  # trials ran at most --epochs epochs
+        best = {**best, "epochs": min(int(best["epochs"]), args.epochs)}
     if rows:
         plot_trials(rows, {**space, **{k: [v] for k, v in fixed.items()}}, out / "trials.png")
     scores = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]

@@ -17,7 +17,8 @@ import time
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, command, format_table, positive_int, print_json, progress)
+    ArgumentParser, add_model_argument, command, format_table, positive_int, print_json,
+    progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import claim_file, save_figure
 from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS, VIDEO_DETECTION_SIDE, \
@@ -252,7 +253,7 @@ def build_parser():
     parser = ArgumentParser(prog="gimefive-video", description=__doc__.split("\n\n")[0])
     parser.add_argument("input", nargs="?", help="a video file OpenCV reads")
     parser.add_argument("--camera", type=int, help="read camera N instead of a file")
-    parser.add_argument("--model", help="a .keras model (default: the shipped model)")
+    add_model_argument(parser)
     parser.add_argument("--out", help="annotated video to write (.mp4)")
     parser.add_argument("--csv", help="per-frame CSV to write (default: beside --out, or none)")
     parser.add_argument("--plot", help="scores-over-time PNG (default: beside the CSV)")

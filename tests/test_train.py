@@ -12,9 +12,10 @@ import yaml
 
 from fixtures import make_folders_dataset
 from gimefive_tf.cli import run_cli
-from gimefive_tf.train import HISTORY_COLUMNS, main as train_main
+from gimefive_tf.train import main as train_main
+from gimefive_tf.training import HISTORY_COLUMNS
 
-TINY = ["--model", "gimefive", "--option", "input_size=32", "--option", "conv_depth=3",
+TINY = ["--architecture", "gimefive", "--option", "input_size=32", "--option", "conv_depth=3",
         "--option", "base_filters=8", "--batch-size", "8", "--val-split", "0.25"]
 
 
@@ -129,6 +130,7 @@ def test_config_file_options_with_command_line_overrides(dataset, tmp_path, caps
     (["--epochs", "0"], "--epochs: 0 must be at least 1"),
     (["--lr", "nan"], "nan is not a finite number"),
     (["--init-from", "/etc/hostname"], "is not a .keras file"),
+    (["--model", "gimefive"], "to build a new 'gimefive', pass --architecture gimefive"),
     (["--option", "conv_depth=9"], "conv_depth=9"),
     (["--augment", "spin=1"], "unknown augment option"),
     (["--config", "/nonexistent.yaml"], "does not exist"),
@@ -179,7 +181,7 @@ def test_the_loop_really_learns_a_separable_set(tmp_path, capsys):
 
 def test_random_layers_are_reseeded_from_seed_and_epoch():
     from gimefive_tf.models import create_model
-    from gimefive_tf.train import reseed_layers
+    from gimefive_tf.training import reseed_layers
 
     model = create_model("gimefive", input_size=32, conv_depth=3, base_filters=8)
     states = lambda m: [v.numpy().tolist() for v in m.non_trainable_variables
@@ -217,3 +219,14 @@ def test_a_run_directory_in_use_is_refused(dataset, tmp_path, capsys):
     (out / ".lock").write_text("999999999")  # left by a process that is gone: taken over
     assert run_train(TINY + ["--data", dataset, "--epochs", "2", "--out", str(out)]) == 0
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
+
+
+def test_model_means_a_trained_model_to_start_from(dataset, tmp_path, capsys):
+    """--model is a .keras file or a shipped name in train as everywhere; --architecture builds."""
+    first = tmp_path / "first"
+    assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--out", str(first)]) == 0
+    second = tmp_path / "second"
+    assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--out", str(second),
+                             "--model", str(first / "best.keras")]) == 0
+    saved = yaml.safe_load((second / "config.yaml").read_text())
+    assert saved["init_from"] == str(first / "best.keras") and saved["model"] == "gimefive"

@@ -1,3 +1,4 @@
+import json
 import os
 import socket
 import subprocess
@@ -71,7 +72,8 @@ def test_quick_search_then_extend_it(dataset, tmp_path, capsys):
         assert (tmp_path / "search" / name).exists()
     best = yaml.safe_load((tmp_path / "search" / "best_hyperparameters.yaml").read_text())
     assert best["conv_depth"] == 4
-    capsys.readouterr()
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["best_hyperparameters"]["epochs"] == 1  # what ran under --epochs 1
     assert run_cli(tune_main, ["--data", dataset, "--max-trials", "3", "--out", out] + QUICK) == 0
     extended = pd.read_csv(f"{out}/trials.csv")
     assert len(extended) == 3

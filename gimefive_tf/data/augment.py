@@ -7,8 +7,6 @@ batches of (images, one-hot labels) in the tf.data pipeline.
 
 import dataclasses
 
-import keras
-
 from gimefive_tf.errors import GiMeFiveError
 
 
@@ -51,6 +49,8 @@ class AugmentConfig:
 
 def image_augmentation(config, image_size, seed=0):
     """A keras.Sequential of per-image augmentations for raw RGB 0-255, or None when all are off."""
+    import keras
+
     layers = []
     if config.flip:
         layers.append(keras.layers.RandomFlip("horizontal", seed=seed, name="aug_flip"))
@@ -84,6 +84,8 @@ def image_augmentation(config, image_size, seed=0):
 
 def batch_mixer(config, seed=0):
     """A function (images, one_hot_labels) -> mixed batch for tf.data, or None when off."""
+    import keras
+
     mixers = []
     if config.mixup:
         mixers.append(keras.layers.MixUp(alpha=config.mixup, seed=seed + 6))
@@ -105,6 +107,8 @@ def batch_mixer(config, seed=0):
 
 def with_augmentation(model, augmentation):
     """The training model: augmentation layers in front of `model` (which is shared, not copied)."""
+    import keras
+
     if augmentation is None:
         return model
     inputs = keras.Input(model.input_shape[1:], name="pixels")

@@ -16,8 +16,8 @@ import sys
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, command, format_table, non_negative_int, positive_int,
-    print_json, progress)
+    MODEL_HELP, ArgumentParser, add_face_arguments, command, format_table, non_negative_int,
+    positive_int, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.methods import METHODS
 from gimefive_tf.labels import EMOTIONS
@@ -37,7 +37,7 @@ def build_parser():
                                "(default); face: skip pictures without a face; none: the "
                                "pictures are face crops")
             sub.set_defaults(crop="auto")
-        sub.add_argument("--model", help="a .keras model (default: the shipped model)")
+        sub.add_argument("--model", metavar="PATH.keras|NAME", help=MODEL_HELP)
         sub.add_argument("--json", action="store_true", help="print JSON for machines")
         return sub
 

@@ -4,7 +4,7 @@ import dataclasses
 
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import NUM_CLASSES
-from gimefive_tf.layers import ACTIVATIONS, POOLINGS, check_choice, check_rate
+from gimefive_tf.choices import ACTIVATIONS, POOLINGS, check_choice, check_rate
 
 CONV_DEPTHS = (1, 2, 3, 4, 5, 6)
 FC_DEPTHS = (1, 2, 3)

@@ -6,13 +6,17 @@ ResNet are the paper's comparison baselines with their own small builders.
 
 import dataclasses
 import inspect
-from typing import Callable
 
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.models.config import GiMeFiveConfig
-from gimefive_tf.models.gimefive import build_gimefive
-from gimefive_tf.models.resnet import build_resnet
-from gimefive_tf.models.vgg import build_vgg
+
+
+def _builder(name):
+    """The builder function called `name` ("gimefive", "vgg", "resnet"), imported (with Keras)
+    only when a model is built: listing the presets stays light."""
+    import importlib
+
+    return getattr(importlib.import_module(f"gimefive_tf.models.{name}"), f"build_{name}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -20,7 +24,7 @@ class Preset:
     """A named network: how to build it and where it stands in the paper."""
 
     name: str
-    builder: Callable
+    builder: str  # "gimefive", "vgg" or "resnet": gimefive_tf.models.<builder>.build_<builder>
     paper_row: str
     paper_layers: int
     description: str
@@ -31,9 +35,10 @@ class Preset:
 
         GiMeFive presets return a GiMeFiveConfig; the others a dict of builder arguments.
         """
-        if self.builder is build_gimefive:
+        if self.builder == "gimefive":
             return GiMeFiveConfig(**self.config).replace(**overrides)
-        allowed = [p for p in inspect.signature(self.builder).parameters if p != "name"]
+        allowed = [p for p in inspect.signature(_builder(self.builder)).parameters
+                   if p != "name"]
         unknown = sorted(set(overrides) - set(allowed))
         if unknown:
             raise GiMeFiveError(
@@ -45,9 +50,10 @@ class Preset:
     def build(self, **overrides):
         """Build the network, with any builder or config field overridden."""
         arguments = self.resolve(**overrides)
+        build = _builder(self.builder)
         if isinstance(arguments, GiMeFiveConfig):
-            return build_gimefive(arguments, name=self.name)
-        return self.builder(**arguments, name=self.name)
+            return build(arguments, name=self.name)
+        return build(**arguments, name=self.name)
 
 
 _PRESETS = {}
@@ -82,25 +88,25 @@ def create_model(name="gimefive", **overrides):
 
 
 for _preset in (
-    Preset("baseline", build_gimefive, "GiMeFive 13 layers +BN-SE", 13,
+    Preset("baseline", "gimefive", "GiMeFive 13 layers +BN-SE", 13,
            "four conv stages 64-512, dense 1024-512-6", {"conv_depth": 4}),
-    Preset("gimefive", build_gimefive, "GiMeFive 15 layers +BN-SE", 15,
+    Preset("gimefive", "gimefive", "GiMeFive 15 layers +BN-SE", 15,
            "the paper's best model: five conv stages 64-1024, dense 2048-1024-6"),
-    Preset("gimefive_se", build_gimefive, "16 layers +BN+SE", 16,
+    Preset("gimefive_se", "gimefive", "16 layers +BN+SE", 16,
            "gimefive with squeeze-excite after the first stage", {"se": True}),
-    Preset("gimefive_nobn", build_gimefive, "10 layers -BN-SE", 10,
+    Preset("gimefive_nobn", "gimefive", "10 layers -BN-SE", 10,
            "gimefive without batch norm", {"batch_norm": False}),
-    Preset("gimefive_deep", build_gimefive, "17 layers +BN-SE", 17,
+    Preset("gimefive_deep", "gimefive", "17 layers +BN-SE", 17,
            "six conv stages 64-2048, dense 4096-2048-6", {"conv_depth": 6}),
-    Preset("gimefive_res", build_gimefive, "25 layers +BN+SE+RB", 25,
+    Preset("gimefive_res", "gimefive", "25 layers +BN+SE+RB", 25,
            "stem conv + SE, five stride-2 residual blocks 128-2048, dense 4096-2048-6",
            {"residual": True, "se": True}),
-    Preset("vgg", build_vgg, "VGG +BN", 9,
+    Preset("vgg", "vgg", "VGG +BN", 9,
            "VGG9 (6 conv + 3 dense weight layers, VGG naming): one shared BN per stage,"
            " dense 4096-1024-6"),
-    Preset("resnet18", build_resnet, "ResNet18", 18, "torchvision ResNet18, 6-way head",
+    Preset("resnet18", "resnet", "ResNet18", 18, "torchvision ResNet18, 6-way head",
            {"depth": 18}),
-    Preset("resnet34", build_resnet, "ResNet34", 34, "torchvision ResNet34, 6-way head",
+    Preset("resnet34", "resnet", "ResNet34", 34, "torchvision ResNet34, 6-way head",
            {"depth": 34}),
 ):
     register(_preset)

@@ -7,7 +7,7 @@ import pathlib
 import socket
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, command, positive_float, positive_int)
+    MODEL_HELP, ArgumentParser, add_face_arguments, command, positive_float, positive_int)
 from gimefive_tf.errors import GiMeFiveError
 
 
@@ -25,8 +25,8 @@ def build_parser():
     parser = ArgumentParser(
         prog="gimefive-serve", description=__doc__.split("\n\n")[0].split(": ", 1)[1])
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--model", metavar="PATH.keras",
-                        help="a .keras model (default: the shipped model), served as version 1")
+    source.add_argument("--model", metavar="PATH.keras|NAME",
+                        help=MODEL_HELP + "; served as version 1")
     source.add_argument("--savedmodel", metavar="DIR", help="an export's savedmodel/<name>/ "
                         "folder: every numbered version, the newest by default")
     parser.add_argument("--name", help="the model's name in /v1/models/<name> (default: the "
@@ -74,8 +74,10 @@ def main(argv=None):
     if args.savedmodel and not pathlib.Path(args.savedmodel).is_dir():
         raise GiMeFiveError(f"{args.savedmodel} is not a folder; pass an export's "
                             "savedmodel/<name>/")
-    if args.model and not pathlib.Path(args.model).is_file():
-        raise GiMeFiveError(f"model {args.model} does not exist")
+    if args.model:
+        from gimefive_tf.loading import model_file
+
+        model_file(args.model)
     check_port(args.host, args.port)
     import uvicorn
 

@@ -1,15 +1,26 @@
 """KerasTuner over the paper's search space: a HyperModel whose `build` reads the space (data,
 not code) and calls the model builder, and whose `fit` applies the training recipe."""
 
+import dataclasses
+
 import keras
 import keras_tuner
 
-from gimefive_tf.train import TrainConfig, compile_for_training, one_hot_batches
+from gimefive_tf.models.config import GiMeFiveConfig
+from gimefive_tf.training import TrainConfig, compile_for_training, one_hot_batches
 
 MODEL_KNOBS = ("conv_depth", "fc_depth", "batch_norm", "pooling", "activation", "dropout")
-DEFAULTS = {"learning_rate": 1e-3, "batch_size": 16, "dropout": 0.2, "conv_depth": 5,
-            "fc_depth": 3, "batch_norm": True, "pooling": "max", "optimizer": "sgd",
-            "activation": "relu", "epochs": 80, "early_stopping": True, "patience": 15}
+TRAIN_KNOBS = ("learning_rate", "batch_size", "optimizer", "epochs", "early_stopping",
+               "patience")
+
+
+def _defaults(config_class, names):
+    fields = {field.name: field.default for field in dataclasses.fields(config_class)}
+    return {name: fields[name] for name in names}
+
+
+# The paper's values live once, in the configs' defaults; the search falls back to them.
+DEFAULTS = {**_defaults(TrainConfig, TRAIN_KNOBS), **_defaults(GiMeFiveConfig, MODEL_KNOBS)}
 
 
 class GiMeFiveHyperModel(keras_tuner.HyperModel):

@@ -15,10 +15,10 @@ import time
 import keras_tuner
 import yaml
 
-from gimefive_tf.tuning.space import HYPERPARAMETERS
+from gimefive_tf.tuning.space import HYPERPARAMETERS, ORACLE_NAMES
 
-ORACLES = {"grid": keras_tuner.GridSearch, "random": keras_tuner.RandomSearch,
-           "bayesian": keras_tuner.BayesianOptimization, "hyperband": keras_tuner.Hyperband}
+ORACLES = dict(zip(ORACLE_NAMES, (keras_tuner.GridSearch, keras_tuner.RandomSearch,
+                                  keras_tuner.BayesianOptimization, keras_tuner.Hyperband)))
 TRIAL_COLUMNS = ("trial_id", "status", *HYPERPARAMETERS, "val_accuracy", "epochs_run",
                  "seconds", "worker")
 
@@ -138,7 +138,7 @@ def _atomic_json(path, data):
 
 def save_best(tuner, out):
     """best.keras and best_hyperparameters.yaml of the best finished trial."""
-    from gimefive_tf.train import save_model_atomically
+    from gimefive_tf.training import save_model_atomically
 
     best_hp = tuner.get_best_hyperparameters(1)
     if not best_hp:

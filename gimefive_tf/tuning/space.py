@@ -8,8 +8,10 @@ import pathlib
 
 import yaml
 
+from gimefive_tf.choices import ACTIVATIONS, POOLINGS
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.layers import ACTIVATIONS, POOLINGS
+
+ORACLE_NAMES = ("grid", "random", "bayesian", "hyperband")  # KerasTuner's search strategies
 
 # name -> (type of each choice, allowed values or None for any of that type)
 HYPERPARAMETERS = {

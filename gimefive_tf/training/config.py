@@ -1,0 +1,82 @@
+"""The run's configuration: every option a training run depends on, with the paper's defaults,
+saved as config.yaml in its run directory."""
+
+import dataclasses
+
+from gimefive_tf.data.augment import AugmentConfig
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.choices import check_choice
+from gimefive_tf.models.presets import available, get_preset
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULES = ("none", "cosine", "plateau")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as config.yaml in the run directory."""
+
+    data: str
+    model: str = "gimefive"
+    model_options: dict = dataclasses.field(default_factory=dict)
+    layout: str = None
+    split: str = None
+    val_data: str = None
+    val_split: float = 0.1
+    test_data: str = None
+    epochs: int = 80
+    batch_size: int = 16
+    optimizer: str = "sgd"
+    learning_rate: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    label_smoothing: float = 0.0
+    class_weights: bool = False
+    schedule: str = "none"
+    early_stopping: bool = True
+    patience: int = 15
+    augment: dict = dataclasses.field(default_factory=dict)
+    init_from: str = None
+    seed: int = 0
+
+    def __post_init__(self):
+        check_choice("model", self.model, available())
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        for name, minimum in (("epochs", 1), ("batch_size", 1), ("patience", 1), ("seed", 0)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise GiMeFiveError(f"{name}={value!r} is not allowed; use an integer >= {minimum}")
+        for name in ("learning_rate", "momentum", "weight_decay", "label_smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise GiMeFiveError(f"{name}={value!r} is not allowed; use a number >= 0")
+        if self.label_smoothing >= 1:
+            raise GiMeFiveError("label_smoothing must be below 1")
+        if self.val_data is None and not 0 < self.val_split < 1:
+            raise GiMeFiveError(f"val_split={self.val_split!r} is not allowed; use a fraction "
+                                "in (0, 1) or pass val_data")
+        if not isinstance(self.model_options, dict):
+            raise GiMeFiveError("model_options must be a mapping of model config fields")
+        get_preset(self.model).resolve(**self.model_options)  # validates the model options
+        self.augment_config()  # validates
+
+    def augment_config(self):
+        unknown = set(self.augment) - {f.name for f in dataclasses.fields(AugmentConfig)}
+        if unknown:
+            raise GiMeFiveError(f"unknown augment option(s) {', '.join(sorted(unknown))}")
+        return AugmentConfig(**self.augment)
+
+    def to_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values, source="config"):
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise GiMeFiveError(f"{source}: unknown option(s) {', '.join(unknown)}; known: "
+                                f"{', '.join(sorted(known))}")
+        if "data" not in values or not values["data"]:
+            raise GiMeFiveError(f"{source}: no training data; pass --data PATH")
+        return cls(**values)
