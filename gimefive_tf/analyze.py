@@ -194,14 +194,14 @@ class FacePipeline:
 
     # -- the steps ------------------------------------------------------------------------
 
-    def faces(self, image, trusted=()):
+    def faces(self, image, trusted=(), thorough=True):
         """[(Box or None, crop, its corners in the picture)] for one RGB picture; `trusted`:
-        faces known from the last video frame."""
+        faces known from the last video frame; thorough=False: the video's quicker search."""
         from gimefive_tf.data.pipeline import resize_pixels
 
         image = np.asarray(image)
         if self.crop != "none":
-            found = self.cropper(image, trusted)
+            found = self.cropper(image, trusted, thorough)
             if found or self.crop == "face":
                 return found
         return [(None, resize_pixels(image, self.size).numpy(), None)]

