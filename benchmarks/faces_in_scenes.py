@@ -23,6 +23,7 @@ import numpy as np
 
 from gimefive_tf.analyze import FacePipeline
 from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+from gimefive_tf.inference import Predictor
 from gimefive_tf.faces import DETECTORS, FRAMINGS, Framing, detect_faces, frame_face
 from gimefive_tf.scenes import background, compose, matching_face, random_scene
 
@@ -46,7 +47,7 @@ def photo_figures(pipeline, faces, labels, scenes, empty, framings):
     kept = np.array([i for i, box in enumerate(found) if box is not None], int)
     extra = sum(len(b) - (box is not None) for b, box in zip(boxes, found))
     false_pictures = sum(bool(detect_faces(picture, detector)) for picture in empty)
-    aligned = pipeline.classify(faces)[0].argmax(1) == labels
+    aligned = Predictor(pipeline.model)(faces).argmax(1) == labels  # the model, plain
     figures = {"detector": detector, "pictures": len(scenes),
                "found": round(len(kept) / len(scenes), 4),
                "aligned_accuracy": round(float(aligned.mean()), 4),
@@ -107,7 +108,8 @@ def video_figures(model_path, detector, path, segments, explain):
     from gimefive_tf.video import VideoAnalyzer, annotate
     from gimefive_tf.data.frames import open_video
 
-    analyzer = VideoAnalyzer(FacePipeline(model_path, detector, explain=explain, batch_size=4))
+    analyzer = VideoAnalyzer(FacePipeline(model_path, detector, explain=explain, batch_size=4,
+                                          mirror=False))  # as the video command
     rows, frames, _, fps = annotate(open_video(path), analyzer)
     by_frame = {}
     for row in rows:

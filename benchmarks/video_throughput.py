@@ -52,7 +52,7 @@ def main():
         for explain in ("none", "gradcam"):
             analyzer = VideoAnalyzer(FacePipeline(
                 model, explain=None if explain == "none" else explain, batch_size=4,
-                max_side=VIDEO_DETECTION_SIDE))
+                max_side=VIDEO_DETECTION_SIDE, mirror=False))
             annotate(open_video(clip), analyzer, max_frames=5)  # warm up (tracing, XLA)
             rows, frames, _, fps = annotate(open_video(clip), analyzer,
                                             writer_path=pathlib.Path(folder) / f"{explain}.mp4")

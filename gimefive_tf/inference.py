@@ -16,20 +16,30 @@ DEFAULT_BATCH = 64
 class Predictor:
     """Probabilities (softmax of the model's logits) for uint8 RGB image batches of any length."""
 
-    def __init__(self, model, batch_size=DEFAULT_BATCH, jit_compile=True):
+    def __init__(self, model, batch_size=DEFAULT_BATCH, jit_compile=True, mirror=False):
+        """mirror: average each image's probabilities with its mirror image's, computed in the
+        same forward pass (test-time flip averaging)."""
         import keras
 
         self.model = model
         self.batch_size = int(batch_size)
         self.input_shape = tuple(model.input_shape[1:])
+        ops = keras.ops
+
+        def forward(x):
+            if not mirror:
+                return ops.softmax(model(x, training=False), axis=-1)
+            both = ops.softmax(model(ops.concatenate([x, ops.flip(x, axis=2)]), training=False),
+                               axis=-1)
+            count = ops.shape(x)[0]
+            return (both[:count] + both[count:]) / 2
+
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf
 
-            self._forward = tf.function(
-                lambda x: tf.nn.softmax(model(x, training=False), axis=-1),
-                jit_compile=jit_compile, reduce_retracing=True)
+            self._forward = tf.function(forward, jit_compile=jit_compile, reduce_retracing=True)
         else:
-            self._forward = lambda x: keras.ops.softmax(model(x, training=False), axis=-1)
+            self._forward = forward
 
     def __call__(self, images, progress=None):
         images = np.asarray(images)

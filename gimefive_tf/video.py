@@ -297,7 +297,8 @@ def main(argv=None):
 
     pipeline = FacePipeline(args.model, args.detector, args.framing,
                             explain=None if args.explain == "none" else args.explain,
-                            batch_size=4, max_side=VIDEO_DETECTION_SIDE)
+                            batch_size=4, max_side=VIDEO_DETECTION_SIDE,
+                            mirror=False)  # frames are averaged over time (--smooth) instead
     analyzer = VideoAnalyzer(pipeline, args.smooth, args.search_every)
     import cv2
 

@@ -243,3 +243,25 @@ def test_two_faces_give_two_records_in_python_and_on_the_command_line(datasets_d
     rows = json.loads(capsys.readouterr().out)
     assert [r["face"] for r in rows] == [0, 1]
     assert {tuple(r) for r in (row["box"] for row in rows)} == {tuple(r["box"]) for r in records}
+
+
+def test_mirror_averaging_decides_on_both_views_in_one_pass():
+    """A face cut from a picture is decided with its mirror image (mean probabilities); the
+    Grad-CAM map explains that decision; aligned crops (--crop none) are left as they are."""
+    model = counting_model()
+    crops = np.random.default_rng(1).integers(0, 256, (10, 64, 64, 3), dtype=np.uint8)
+    plain = FacePipeline(model, crop="none")
+    assert plain.mirror is False
+    one = plain.classify(crops)[0]
+    other = plain.classify(crops[:, :, ::-1])[0]
+    for explain in (None, "gradcam"):
+        pipeline = FacePipeline(model, explain=explain, batch_size=16)
+        assert pipeline.mirror is True
+        counter = (pipeline._explainer.model if explain else pipeline.model).get_layer("counter")
+        before = float(counter.calls.numpy())
+        probabilities, heatmaps, targets = pipeline.classify(crops)
+        assert float(counter.calls.numpy()) - before == 1  # both views, one forward pass
+        np.testing.assert_allclose(probabilities, (one + other) / 2, atol=1e-5)
+        if explain:
+            assert heatmaps.shape == (10, 64, 64)
+            assert (targets == probabilities.argmax(1)).all()  # the averaged decision

@@ -147,6 +147,7 @@ class CamExplainer(Explainer):
             raise GiMeFiveError(f"layer {self.layer!r} has no spatial feature map "
                                 f"(output shape {feature.shape})")
         self.feature_model = keras.Model(self.model.inputs, [feature, self.model.outputs[0]])
+        self.mirror = False  # True: decide on each face and its mirror image (the face pipeline)
 
     def activations_and_gradients(self, images, targets):
         """Feature maps, d(target logit)/d(feature map), logits and targets for the whole batch
@@ -161,13 +162,23 @@ class CamExplainer(Explainer):
     def _activations_and_gradients(self, images, targets):
         import tensorflow as tf
 
+        count = tf.shape(images)[0]
+        if self.mirror:  # each face and its mirror image in the same forward pass
+            images = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
         with tf.GradientTape() as tape:
             activations, logits = self.feature_model(images, training=False)
-            targets = tf.where(targets < 0, tf.argmax(logits, axis=-1), targets)
-            score = tf.reduce_sum(tf.gather(logits, targets, axis=1, batch_dims=1))
+            if self.mirror:
+                # the decision is the two views' mean probability, and the map explains it
+                # on the face as given: the log of that mean stands in for the logits
+                probabilities = (tf.nn.softmax(logits[:count]) + tf.nn.softmax(logits[count:])) / 2
+                decision = tf.math.log(probabilities)
+            else:
+                decision = logits
+            targets = tf.where(targets < 0, tf.argmax(decision, axis=-1), targets)
+            score = tf.reduce_sum(tf.gather(logits[:count], targets, axis=1, batch_dims=1))
         if not self.needs_gradients:
-            return activations, tf.zeros_like(activations), logits, targets
-        return activations, tape.gradient(score, activations), logits, targets
+            return activations[:count], tf.zeros_like(activations[:count]), decision, targets
+        return activations[:count], tape.gradient(score, activations)[:count], decision, targets
 
     def explain_batch(self, images, target):
         count = len(images)
