@@ -9,7 +9,8 @@ process with KERASTUNER_TUNER_ID=chief, workers with any other id, all sharing -
 import os
 import pathlib
 
-from gimefive_tf.cli import ArgumentParser, command, non_negative_int, positive_int, print_json
+from gimefive_tf.cli import (
+    ArgumentParser, command, non_negative_int, positive_int, print_json, progress)
 from gimefive_tf.tuning.space import ORACLE_NAMES, SPACES_DIR
 
 
@@ -77,7 +78,11 @@ def main(argv=None):
         strategy = tf.distribute.MirroredStrategy()
     tuner = make_tuner(args.oracle, hypermodel, out, args.max_trials, args.seed, max_epochs,
                        strategy)
-    tuner.search(verbose=0)
+    tuner.trial_bar = progress(None, "trials", total=args.max_trials)  # shown on a terminal
+    try:
+        tuner.search(verbose=0)
+    finally:
+        tuner.trial_bar.close()
     chief_or_alone = os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
     rows = write_trials_csv(out)
     if not chief_or_alone:

@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import socket
@@ -130,3 +131,19 @@ def test_every_oracle_builds_a_tuner(oracle, dataset, tmp_path):
     assert tuner.oracle.max_trials == 2
     names = set(tuner.oracle.hyperparameters.values)
     assert {"learning_rate", "fc_depth", "conv_depth"} <= names
+
+
+def test_the_trial_bar_advances_once_per_finished_trial(dataset, tmp_path):
+    from tqdm import tqdm
+
+    from gimefive_tf.data import read_dataset, stratified_split
+    from gimefive_tf.tuning.hypermodel import GiMeFiveHyperModel
+    from gimefive_tf.tuning.search import make_tuner
+
+    train, val = stratified_split(read_dataset(dataset), 0.4)
+    hypermodel = GiMeFiveHyperModel({"learning_rate": [0.01, 0.001]}, train, val,
+                                    {"conv_depth": 3, "batch_size": 8}, epochs_cap=1)
+    tuner = make_tuner("random", hypermodel, tmp_path / "search", max_trials=2, seed=0)
+    tuner.trial_bar = tqdm(total=2, file=io.StringIO())
+    tuner.search(verbose=0)
+    assert tuner.trial_bar.n == 2 and "best_val_accuracy" in tuner.trial_bar.postfix

@@ -27,6 +27,7 @@ class TrialRecorder:
     """Tuner mixin: per-trial worker/time/epoch files and a refreshed trials.csv."""
 
     results_dir = None
+    trial_bar = None  # a progress bar (tqdm) advanced by one per finished trial, if given
 
     def on_trial_begin(self, trial):
         self._trial_started = time.time()
@@ -40,7 +41,12 @@ class TrialRecorder:
         folder = pathlib.Path(self.results_dir) / "workers"
         folder.mkdir(parents=True, exist_ok=True)
         _atomic_json(folder / f"{trial.trial_id}.json", record)
-        write_trials_csv(self.results_dir)
+        rows = write_trials_csv(self.results_dir)
+        if self.trial_bar is not None:
+            scores = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]
+            self.trial_bar.update(1)
+            if scores:
+                self.trial_bar.set_postfix(best_val_accuracy=f"{max(scores):.4f}")
 
 
 def make_tuner(oracle, hypermodel, out, max_trials, seed, max_epochs=None, strategy=None):
