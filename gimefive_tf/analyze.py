@@ -20,8 +20,6 @@ from gimefive_tf.faces import DEFAULT_DETECTOR, FaceCropper
 from gimefive_tf.labels import EMOTIONS
 
 CROPS = ("face", "auto", "none")
-# Photos a folder scan picks up: what TensorFlow decodes, and TIFF through Pillow.
-PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff")
 NO_FACE = "no face found"
 
 
@@ -129,12 +127,15 @@ def demo_image():
 
 def collect_inputs(paths):
     """[(name, pixels or None)]: the demo photo, or every image file under the given paths."""
+    from gimefive_tf.data.readers import IMAGE_EXTENSIONS
+
     if not paths:
         return [demo_image()]
+    photos = IMAGE_EXTENSIONS + (".tif", ".tiff")  # TIFF too: decode_image_bytes reads it
     found = []
     for path in map(pathlib.Path, paths):
         if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS
+            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in photos
                             and p.is_file())
             if not images:
                 raise GiMeFiveError(f"no images in {path}")
@@ -188,9 +189,7 @@ class FacePipeline:
         self.target, self._classifier = target, classifier
         self.mirror = crop != "none" if mirror is None else bool(mirror)
         self._explainer, self._predictor = None, None
-        if classifier is not None:
-            pass
-        elif explain:
+        if classifier is None and explain:
             from gimefive_tf.explain import make_explainer
 
             self._explainer = make_explainer(self.model, explain, layer, batch_size)
@@ -198,7 +197,7 @@ class FacePipeline:
             self.mirror = self.mirror and hasattr(self._explainer, "mirror")
             if self.mirror:
                 self._explainer.mirror = True
-        else:
+        elif classifier is None:
             from gimefive_tf.inference import Predictor
 
             self._predictor = Predictor(self.model, batch_size, mirror=self.mirror)

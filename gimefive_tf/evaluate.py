@@ -138,10 +138,11 @@ def write_outputs(report, folder, title):
 
     writable_folder(folder)
     write_text(folder / "metrics.json", json.dumps(report, indent=2))
-    pd.DataFrame(report["per_class"]).T.to_csv(folder / "per_class.csv", index_label="emotion")
+    write_text(folder / "per_class.csv",
+               pd.DataFrame(report["per_class"]).T.to_csv(index_label="emotion"))
     for key in ("confusion", "confusion_normalized"):
-        pd.DataFrame(report[key], index=names, columns=names).to_csv(
-            folder / f"{key}.csv", index_label="true\\predicted")
+        write_text(folder / f"{key}.csv", pd.DataFrame(report[key], index=names, columns=names)
+                   .to_csv(index_label="true\\predicted"))
     plot_confusion(report, folder / "confusion.png", title)
     plot_reliability(report, folder / "reliability.png", title)
 

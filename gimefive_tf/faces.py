@@ -260,13 +260,9 @@ def _blazeface(kind=BlazeFace):
 
 def _overlaps(box, others, min_iou=0.3, min_cover=0.6):
     """Whether `box` is one of `others` seen again: overlapping, or mostly inside or around."""
-    for other in others:
-        x0, y0 = max(box.x, other.x), max(box.y, other.y)
-        x1, y1 = min(box.x + box.w, other.x + other.w), min(box.y + box.h, other.y + other.h)
-        inter = max(0, x1 - x0) * max(0, y1 - y0)
-        if iou(box, other) > min_iou or inter > min_cover * min(box.area, other.area):
-            return True
-    return False
+    return any(iou(box, other) > min_iou or
+               intersection(box, other) > min_cover * min(box.area, other.area)
+               for other in others)
 
 
 def check_detector(detector):
@@ -366,11 +362,16 @@ def _moved(box, factor=1.0, dx=0.0, dy=0.0):
                int(round(box.w * factor)), int(round(box.h * factor)), box.score, points)
 
 
-def iou(a, b):
-    """Intersection over union of two Boxes."""
+def intersection(a, b):
+    """The area two Boxes share."""
     x0, y0 = max(a.x, b.x), max(a.y, b.y)
     x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
-    inter = max(0, x1 - x0) * max(0, y1 - y0)
+    return max(0, x1 - x0) * max(0, y1 - y0)
+
+
+def iou(a, b):
+    """Intersection over union of two Boxes."""
+    inter = intersection(a, b)
     union = a.area + b.area - inter
     return inter / union if union else 0.0
 
