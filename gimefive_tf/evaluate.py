@@ -198,8 +198,6 @@ def main(argv=None):
     from gimefive_tf.analyze import FacePipeline
     from gimefive_tf.data import read_dataset
 
-    if args.batch_size < 1:
-        raise GiMeFiveError("--batch-size must be at least 1")
     tables = [read_dataset(path, layout=args.layout, split=args.split) for path in args.data]
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
                             batch_size=args.batch_size)

@@ -101,8 +101,6 @@ def main(argv=None):
     from gimefive_tf.analyze import NO_FACE, FacePipeline
 
     args = build_parser().parse_args(argv)
-    if args.batch_size < 1:
-        raise GiMeFiveError("--batch-size must be at least 1")
     out = claim_file(args.out, args.overwrite)
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
                             batch_size=args.batch_size)

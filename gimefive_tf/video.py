@@ -282,8 +282,6 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if (args.input is None) == (args.camera is None):
         raise GiMeFiveError("pass a video file or --camera N (one of them)")
-    if args.every < 1 or args.smooth < 1 or args.search_every < 1:
-        raise GiMeFiveError("--every, --smooth and --search-every must be at least 1")
     csv_path = args.csv or (str(pathlib.Path(args.out).with_suffix(".csv")) if args.out else None)
     plot_path = args.plot or (str(pathlib.Path(csv_path).with_suffix(".png")) if csv_path
                               else None)
