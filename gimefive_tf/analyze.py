@@ -125,8 +125,9 @@ def demo_image():
     return "skimage:astronaut", data.astronaut()
 
 
-def collect_inputs(paths):
-    """[(name, pixels or None)]: the demo photo, or every image file under the given paths."""
+def collect_inputs(paths, limit=None):
+    """[(name, pixels or None)]: the demo photo, or every image file under the given paths
+    (folders in file-name order; the first `limit` of them when given)."""
     from gimefive_tf.data.readers import IMAGE_EXTENSIONS
 
     if not paths:
@@ -144,7 +145,7 @@ def collect_inputs(paths):
             found.append((str(path), None))
         else:
             raise GiMeFiveError(f"{path} does not exist; pass image files or folders")
-    return found
+    return found[:limit]
 
 
 class FacePipeline:
@@ -247,6 +248,15 @@ class FacePipeline:
             heatmaps, targets, probabilities = self._explainer.explain(crops, self.target)
             return probabilities, heatmaps, targets
         return self._predictor(crops), None, None
+
+    def classify_all(self, crops, progress=None):
+        """Probabilities (N, 6) of many crops, a batch at a time (with a progress bar)."""
+        crops = np.asarray(crops)
+        starts = range(0, len(crops), self.batch_size)
+        if progress is not None:
+            starts = progress(starts, "classifying", total=len(starts))
+        parts = [self.classify(crops[start:start + self.batch_size])[0] for start in starts]
+        return np.concatenate(parts) if parts else self.classify(crops)[0]
 
     # -- whole pictures -------------------------------------------------------------------
 

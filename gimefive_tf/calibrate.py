@@ -1,4 +1,4 @@
-"""`python -m gimefive_tf.calibrate --data PATH`: measure how each detector frames the training faces.
+"""`python -m gimefive_tf.calibrate DATA`: measure how each detector frames the training faces.
 
 Training faces are shown as a camera would see them (gimefive_tf.scenes: context, size,
 place, lighting), each detector is run on them, and the map from its box to the face's true
@@ -15,8 +15,8 @@ import pathlib
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_model_argument, command, format_table, non_negative_int, print_json,
-    progress)
+    ArgumentParser, add_data_arguments, add_model_argument, command, finite_float, format_table,
+    non_negative_int, print_json, progress, whole_number)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces import DETECTORS, FRAMINGS
 
@@ -98,14 +98,14 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
 def build_parser():
     parser = ArgumentParser(prog="gimefive-calibrate",
                                      description=__doc__.split("\n\n")[0].split(": ", 1)[1])
-    parser.add_argument("--data", required=True,
-                        help="the model's training faces (aligned crops; any layout)")
+    add_data_arguments(parser, "the model's training faces (aligned crops; any layout)",
+                       limit=False)
     add_model_argument(parser)
     parser.add_argument("--detectors", default=",".join(DETECTORS),
                         help=f"comma-separated detectors ({','.join(DETECTORS)})")
-    parser.add_argument("--faces", type=int, default=DEFAULT_FACES,
+    parser.add_argument("--faces", type=whole_number(10), default=DEFAULT_FACES,
                         help=f"faces to calibrate on ({DEFAULT_FACES})")
-    parser.add_argument("--exclude-val", type=float, default=0.1,
+    parser.add_argument("--exclude-val", type=finite_float(0, 1, high_open=True), default=0.1,
                         help="leave out the stratified validation fraction the model was "
                              "trained without (0.1, seed --seed; 0 uses every face)")
     parser.add_argument("--seed", type=non_negative_int, default=0)
@@ -120,19 +120,17 @@ def main(argv=None):
     from gimefive_tf.data import load_arrays, read_dataset, stratified_split
     from gimefive_tf.faces import check_detector, framing_path, write_calibration
     from gimefive_tf.inference import Predictor
-    from gimefive_tf.loading import PRETRAINED_MODEL, load_model
+    from gimefive_tf.loading import PRETRAINED_MODEL, load_model, model_file
 
     detectors = [check_detector(d.strip()) for d in args.detectors.split(",") if d.strip()]
-    if not detectors or args.faces < 10:
-        raise GiMeFiveError("pass at least one detector and --faces of 10 or more")
-    if not 0 <= args.exclude_val < 1:
-        raise GiMeFiveError("--exclude-val must be a fraction in [0, 1)")
-    out = pathlib.Path(args.out) if args.out else framing_path(args.model or PRETRAINED_MODEL)
+    if not detectors:
+        raise GiMeFiveError("pass at least one detector")
+    out = pathlib.Path(args.out) if args.out else framing_path(model_file(args.model))
     if out.exists():
         raise GiMeFiveError(f"{out} already exists; nothing was overwritten: pass another --out "
                             "or remove it")
     model = load_model(args.model)
-    table = read_dataset(args.data)
+    table = read_dataset(args.data, layout=args.layout)
     if args.exclude_val:
         table, _ = stratified_split(table, args.exclude_val, seed=args.seed)
     chosen = np.sort(np.random.default_rng(args.seed).permutation(len(table))[:args.faces])

@@ -5,6 +5,7 @@ from gimefive_tf.errors import GiMeFiveError
 
 ACTIVATIONS = ("relu", "tanh", "elu", "gelu")
 POOLINGS = ("max", "avg")
+LAYOUTS = ("csv", "folders", "rafdb", "fer2013")  # dataset layouts gimefive_tf.data reads
 
 
 def check_choice(field, value, allowed):

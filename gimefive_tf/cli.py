@@ -15,6 +15,12 @@ class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):
         raise GiMeFiveError(f"{message} (see {self.prog} --help)")
 
+    def parse_args(self, args=None, namespace=None):
+        parsed = super().parse_args(args, namespace)
+        if hasattr(parsed, "data_option"):
+            _merge_data(self, parsed)
+        return parsed
+
 
 def run_cli(main, argv=None):
     """Run `main(argv)`; a GiMeFiveError becomes one `error: ...` line on stderr and exit code 2."""
@@ -64,13 +70,51 @@ def format_table(rows, columns):
     return "\n".join(lines)
 
 
-MODEL_HELP = ("a .keras model, or a shipped model's name (rafdb); default: the shipped RAF-DB "
-              "model")
+def _model_help():
+    from gimefive_tf.loading import shipped_models
+
+    names = ", ".join(f"{row['name']} ({row['data']}"
+                      + (f", {100 * row['val_accuracy']:.1f}%% on its validation split"
+                         if row["val_accuracy"] else "") + ")" for row in shipped_models())
+    return (f"a .keras model, or a shipped model's name: {names or 'none installed'}; default: "
+            "the shipped RAF-DB model")
+
+
+MODEL_HELP = _model_help()
 
 
 def add_model_argument(parser):
     """--model, meaning the same in every command that uses a trained model."""
     parser.add_argument("--model", metavar="PATH.keras|NAME", help=MODEL_HELP)
+
+
+def add_data_arguments(parser, what="labeled dataset: a folder in any layout or a labels CSV",
+                       several=False, required=True, limit=None, limit_help="images to use"):
+    """What a command reads, one way in every command: positional DATA (or `--data DATA`, the
+    same), `--layout` and `--limit N` (a seeded random subset; `limit` is its default, False
+    leaves --limit to the command)."""
+    from gimefive_tf.choices import LAYOUTS
+
+    parser.add_argument("data", nargs="*" if several else "?", metavar="DATA",
+                        help=what)
+    parser.add_argument("--data", dest="data_option", action="append", metavar="DATA",
+                        help="the same as DATA")
+    parser.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
+    if limit is not False:
+        parser.add_argument("--limit", type=positive_int, default=limit,
+                            help=f"{limit_help} (default {limit or 'all'}; a seeded random subset)")
+    parser.set_defaults(data_several=several, data_required=required)
+
+
+def _merge_data(parser, args):
+    positional = args.data if isinstance(args.data, list) else [args.data] if args.data else []
+    data = positional + (args.data_option or [])
+    del args.data_option
+    if not data and args.data_required:
+        parser.error("no data given: pass DATA, a dataset folder or labels CSV")
+    if len(data) > 1 and not args.data_several:
+        parser.error(f"one DATA is read here, not {len(data)}: {', '.join(data)}")
+    args.data = data if args.data_several else (data[0] if data else None)
 
 
 def add_face_arguments(parser, crop_help=None):

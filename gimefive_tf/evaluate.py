@@ -17,8 +17,8 @@ import pathlib
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, add_model_argument, command, format_table,
-    positive_int, print_json, progress)
+    ArgumentParser, add_data_arguments, add_face_arguments, add_model_argument, command,
+    format_table, positive_int, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
@@ -154,8 +154,7 @@ def evaluate_table(pipeline, table):
 
     if pipeline.crop == "none":
         images, labels = load_arrays(table, pipeline.size)
-        probabilities = pipeline.classify(images)[0]
-        return classification_report(labels, probabilities)
+        return classification_report(labels, pipeline.classify_all(images, progress))
     sources = table.frame["source"].tolist()
     pixels = table.pixels if table.pixels is not None else [None] * len(sources)
     first = {}
@@ -179,9 +178,8 @@ def build_parser():
         prog="gimefive-evaluate",
         description="Evaluate a model on one or more labeled datasets.")
     add_model_argument(parser)
-    parser.add_argument("--data", action="append", required=True, metavar="PATH",
-                        help="labeled dataset (folder or CSV); repeat for several rows")
-    parser.add_argument("--layout", help="dataset layout (default: detected)")
+    add_data_arguments(parser, "labeled dataset: a folder in any layout or a labels CSV; "
+                       "several give one row each", several=True)
     parser.add_argument("--split", help="use only this split of each dataset")
     parser.add_argument("--out", help="folder for CSV and PNG reports (one sub-folder per --data)")
     parser.add_argument("--batch-size", type=positive_int, default=64)
@@ -198,7 +196,8 @@ def main(argv=None):
     from gimefive_tf.analyze import FacePipeline
     from gimefive_tf.data import read_dataset
 
-    tables = [read_dataset(path, layout=args.layout, split=args.split) for path in args.data]
+    tables = [read_dataset(path, layout=args.layout, split=args.split).sample(args.limit)
+              for path in args.data]
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
                             batch_size=args.batch_size)
     reports = []

@@ -7,14 +7,35 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
 PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent / "pretrained"
-PRETRAINED_MODEL = PRETRAINED_DIR / "gimefive_rafdb.keras"
-# Shipped models by name: `--model rafdb` and load_model("rafdb") everywhere.
-SHIPPED_MODELS = {"rafdb": PRETRAINED_MODEL}
+# Shipped models by name (`--model NAME` and load_model(NAME) everywhere): what each was trained
+# on and its accuracy on its validation split (the model cards in pretrained/ have the rest).
+SHIPPED = {
+    "rafdb": {"file": "gimefive_rafdb.keras", "data": "RAF-DB", "val_accuracy": 0.8645,
+              "card": "MODEL_CARD.md"},
+    "fer2013": {"file": "gimefive_fer2013.keras", "data": "FER2013", "val_accuracy": None,
+                "card": "MODEL_CARD_FER2013.md"},
+}
+DEFAULT_MODEL = "rafdb"
+SHIPPED_MODELS = {name: PRETRAINED_DIR / entry["file"] for name, entry in SHIPPED.items()}
+PRETRAINED_MODEL = SHIPPED_MODELS[DEFAULT_MODEL]
+
+
+def shipped_models():
+    """Rows describing the shipped models that are installed (name, file, data, accuracy)."""
+    rows = []
+    for name, entry in SHIPPED.items():
+        path = SHIPPED_MODELS[name]
+        if path.is_file():
+            rows.append({"name": name, "default": name == DEFAULT_MODEL, "file": str(path),
+                         "size_mb": round(path.stat().st_size / 2 ** 20, 1),
+                         "data": entry["data"], "val_accuracy": entry["val_accuracy"],
+                         "card": str(PRETRAINED_DIR / entry["card"])})
+    return rows
 
 
 def load_model(path=None):
-    """Load a `.keras` model (a path, or a shipped model's name: "rafdb") with safe_mode=True;
-    the shipped RAF-DB model when path is None."""
+    """Load a `.keras` model (a path, or a shipped model's name: "rafdb", "fer2013") with
+    safe_mode=True; the default shipped model (RAF-DB) when path is None."""
     import keras
 
     import gimefive_tf.layers  # noqa: F401  (registers the custom layers)
@@ -37,8 +58,8 @@ def model_file(path=None):
     path = pathlib.Path(path).expanduser() if path else PRETRAINED_MODEL
     if not path.is_file():
         if path in SHIPPED_MODELS.values():
-            raise GiMeFiveError("no shipped model is installed yet; pass --model PATH.keras "
-                                "(for example a run's best.keras)")
+            raise GiMeFiveError(f"the shipped model {path.name} is not installed; pass "
+                                "--model PATH.keras (for example a run's best.keras)")
         if path.is_dir():
             raise GiMeFiveError(f"model {path} is a folder; pass a .keras file")
         raise GiMeFiveError(f"model {path} does not exist")

@@ -11,8 +11,8 @@ import sys
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, add_model_argument, command, format_table, print_json,
-    progress)
+    ArgumentParser, add_face_arguments, add_model_argument, command, format_table, positive_int,
+    print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import claim_file, save_figure
 from gimefive_tf.labels import EMOTIONS
@@ -63,6 +63,8 @@ def build_parser():
     parser.add_argument("--plot", metavar="PNG", help="save the picture with its faces and "
                         "their scores (one input only)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --plot")
+    parser.add_argument("--limit", type=positive_int,
+                        help="only the first N images, in file-name order (default all)")
     parser.add_argument("--json", action="store_true", help="print JSON for machines: one "
                         "record per face (input, face, box [x, y, w, h], emotion, scores)")
     return parser
@@ -74,7 +76,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     if args.plot and len(args.inputs) > 1:
         raise GiMeFiveError("--plot draws one image; pass a single input")
-    inputs = collect_inputs(args.inputs)
+    inputs = collect_inputs(args.inputs, args.limit)
     if args.plot and len(inputs) != 1:
         raise GiMeFiveError("--plot draws one image; pass a single input")
     if args.plot:

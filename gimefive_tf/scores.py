@@ -16,6 +16,7 @@ import numpy as np
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json,
     progress)
+from gimefive_tf.choices import LAYOUTS
 from gimefive_tf.data.readers import IMAGE_EXTENSIONS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, claim_file
@@ -25,8 +26,9 @@ HEADER = ("filepath",) + EMOTIONS
 FACE_COLUMNS = ("face", "x", "y", "w", "h")
 
 
-def find_images(path):
-    """(sources, in-memory pixels or None, skipped): every image under a folder, or a dataset CSV."""
+def find_images(path, layout=None, limit=None):
+    """(sources, in-memory pixels or None, skipped): every image under a folder (the first
+    `limit` in path order), or a dataset CSV's (a seeded random `limit` of them)."""
     from gimefive_tf.data import read_dataset
     from gimefive_tf.data.pipeline import readable_mask
 
@@ -34,7 +36,7 @@ def find_images(path):
     if not path.exists():
         raise GiMeFiveError(f"{path} does not exist; pass an image folder or a labels CSV")
     if path.is_file() and path.suffix.lower() == ".csv":
-        table = read_dataset(path)
+        table = read_dataset(path, layout=layout).sample(limit)
         return table.frame["source"].tolist(), table.pixels, table.skipped
     if path.is_file():
         candidates = [path] if path.suffix.lower() in IMAGE_EXTENSIONS else []
@@ -43,7 +45,7 @@ def find_images(path):
                       and p.is_file()]
     if not candidates:
         raise GiMeFiveError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {path}")
-    sources = sorted(str(p) for p in candidates)
+    sources = sorted(str(p) for p in candidates)[:limit]
     ok, reasons = readable_mask(sources)
     skipped = [(s, r) for s, r, good in zip(sources, reasons, ok) if not good]
     return [s for s, good in zip(sources, ok) if good], None, skipped
@@ -93,6 +95,9 @@ def build_parser():
                              "per face, photos without a face skipped; auto: like face, but "
                              "a photo without a face is scored whole")
     parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--layout", choices=LAYOUTS, help="layout of a labels CSV (detected)")
+    parser.add_argument("--limit", type=positive_int, help="only the first N images of a folder "
+                        "(file-name order), a seeded random N of a CSV (default all)")
     parser.add_argument("--json", action="store_true", help="print a summary as JSON")
     return parser
 
@@ -104,11 +109,12 @@ def main(argv=None):
     out = claim_file(args.out, args.overwrite)
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
                             batch_size=args.batch_size)
-    sources, pixels, skipped = find_images(args.path)
+    sources, pixels, skipped = find_images(args.path, args.layout, args.limit)
     faceless, boxes = [], None
     if args.crop == "none":
         kept = sources
-        probabilities = pipeline.classify(load_pixels(sources, pixels, pipeline.size))[0]
+        probabilities = pipeline.classify_all(load_pixels(sources, pixels, pipeline.size),
+                                              progress)
     else:
         inputs = zip(sources, pixels if pixels is not None else [None] * len(sources))
         results = pipeline.run(list(inputs), progress=progress)
@@ -131,8 +137,9 @@ def main(argv=None):
         print_json(summary)
     else:
         faces = f"{len(kept)} faces in " if boxes is not None else ""
-        print(f"{faces}{len(set(kept))} images scored into {out}"
-              + (f"; {len(skipped) + len(faceless)} skipped" if skipped or faceless else ""))
+        unread = f"; {len(skipped)} skipped (unreadable)" if skipped else ""
+        no_face = f"; {len(faceless)} without a face" if faceless else ""
+        print(f"{faces}{len(set(kept))} images scored into {out}{unread}{no_face}")
     return 0
 
 

@@ -15,7 +15,7 @@ import sys
 import yaml
 
 from gimefive_tf.cli import (
-    ArgumentParser, command, finite_float, fraction, non_negative_int, positive_int, print_json)
+    ArgumentParser, add_data_arguments, command, finite_float, fraction, non_negative_int, positive_int, print_json)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.models.presets import available
 from gimefive_tf.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
@@ -33,8 +33,9 @@ def build_parser():
              "rafdb); the same as --init-from")
     add("--option", action="append", default=[], metavar="KEY=VALUE",
         help="model config override, e.g. --option conv_depth=4 (repeatable)")
-    add("--data", help="training data: dataset folder or labels CSV")
-    add("--layout", help="dataset layout (default: detected)")
+    add_data_arguments(parser, "training data: a dataset folder in any layout or a labels CSV",
+                       required=False, limit_help="training images to use, after the "
+                       "validation split")
     add("--split", help="use only this split of --data (e.g. train)")
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--val-data", help="validation data (default: carve --val-split from --data)")
@@ -75,7 +76,7 @@ def config_from_args(args):
             raise GiMeFiveError(f"--config {path} is not valid YAML: {error}") from None
         if not isinstance(values, dict):
             raise GiMeFiveError(f"--config {path} must hold a mapping of options")
-    for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data",
+    for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data", "limit",
                 "epochs", "batch_size", "optimizer", "learning_rate", "momentum",
                 "weight_decay", "label_smoothing", "class_weights", "schedule", "patience",
                 "early_stopping", "init_from", "seed"):

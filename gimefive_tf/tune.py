@@ -10,16 +10,18 @@ import os
 import pathlib
 
 from gimefive_tf.cli import (
-    ArgumentParser, command, non_negative_int, positive_int, print_json, progress)
+    ArgumentParser, add_data_arguments, command, fraction, non_negative_int, positive_int, print_json, progress)
 from gimefive_tf.tuning.space import ORACLE_NAMES, SPACES_DIR
 
 
 def build_parser():
     parser = ArgumentParser(prog="gimefive-tune", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", required=True, help="training data: dataset folder or CSV")
+    add_data_arguments(parser, "training data: a dataset folder in any layout or a labels CSV",
+                       limit=False)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--val-data", help="validation data (default: carve --val-split)")
-    group.add_argument("--val-split", type=float, default=0.1, help="validation fraction (0.1)")
+    group.add_argument("--val-split", type=fraction, default=0.1,
+                       help="validation fraction (0.1)")
     parser.add_argument("--limit", type=positive_int, help="use a stratified subset of this many "
                         "training images (quick searches)")
     parser.add_argument("--space", default=str(SPACES_DIR / "table4.yaml"),
@@ -42,9 +44,9 @@ def build_parser():
 def load_tables(args):
     from gimefive_tf.data import read_dataset, stratified_split
 
-    train = read_dataset(args.data)
+    train = read_dataset(args.data, layout=args.layout)
     if args.val_data:
-        val = read_dataset(args.val_data)
+        val = read_dataset(args.val_data, layout=args.layout)
     else:
         train, val = stratified_split(train, args.val_split, seed=args.seed)
     if args.limit and args.limit < len(train):

@@ -92,6 +92,11 @@ def corpus(tmp_path_factory):
         f"z,{pixels},Training\n"
         f"4,{pixels},Training\n")
     paths["fer2013"] = root / "fer" / "fer2013.csv"
+    # a folder of photos: two without a face, one unreadable
+    (root / "faceless").mkdir()
+    for index in range(2):
+        cv2.imwrite(str(root / "faceless" / f"wall{index}.jpg"), np.full((96, 96, 3), 90, np.uint8))
+    (root / "faceless" / "broken.jpg").write_text("not a jpeg")
     # videos
     (root / "not_a_video.mp4").write_text("no frames here")
     writer = cv2.VideoWriter(str(root / "blank.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
@@ -142,7 +147,44 @@ def cases(root, model):
                 assert data[key] == value, (key, data[key])
         return check
 
+    def exported(images):
+        def check(out):
+            assert sum(split["images"] for split in json.loads(out).values()) == images, out
+        return check
+
+    def text(*fragments):
+        def check(out):
+            for fragment in fragments:
+                assert fragment in out, (fragment, out)
+        return check
+
     return [
+        # one input convention: DATA positional or --data, --layout and --limit everywhere
+        ("evaluate DATA positional", evaluate_main, tiny + [f"{r}/csv_bom", "--json"],
+         summary(images=2)),
+        ("evaluate --limit 1", evaluate_main, tiny + ["--data", f"{r}/csv_bom", "--limit", "1",
+                                                      "--json"], summary(images=1)),
+        ("evaluate without data", evaluate_main, tiny, "no data given"),
+        ("metrics with two DATA", explain_main, ["metrics", f"{r}/csv_bom", "--data",
+                                                 f"{r}/csv_crlf"], "one DATA is read here"),
+        ("unknown --layout", evaluate_main, tiny + [f"{r}/csv_bom", "--layout", "affectnet"],
+         "invalid choice: 'affectnet'"),
+        ("train without data", train_main, ["--epochs", "1"], "no training data"),
+        ("predict --limit 1", predict_main, tiny + [f"{r}/set", "--crop", "none", "--limit", "1",
+                                                    "--json"], records(1)),
+        ("scores --limit 2", scores_main, tiny + [f"{r}/set", "--limit", "2", "--out",
+                                                  f"{r}/limited.csv", "--json"],
+         summary(images=2)),
+        ("scores faces, JSON", scores_main, tiny + [f"{r}/faceless", "--crop", "face", "--out",
+                                                    f"{r}/faceless.csv", "--json"],
+         summary(images=0, skipped=1, without_face=2)),
+        ("scores faces, text", scores_main, tiny + [f"{r}/faceless", "--crop", "face", "--out",
+                                                    f"{r}/faceless_text.csv"],
+         text("1 skipped (unreadable)", "2 without a face")),
+        ("explain alpha 2", explain_main, ["maps", f"{r}/set", "--alpha", "2"],
+         "--alpha: 2 must be at most 1"),
+        ("metrics steps 0", explain_main, ["metrics", f"{r}/csv_bom", "--steps", "0"],
+         "--steps: 0 must be at least 1"),
         # pictures of every kind, through predict
         ("16-bit png", predict_main, tiny + [f"{r}/png16.png", "--json"], records(1)),
         ("cmyk jpeg", predict_main, tiny + [f"{r}/cmyk.jpg", "--json"], records(1)),
@@ -195,6 +237,12 @@ def cases(root, model):
          summary(total=2)),
         ("duplicate rows", data_main, ["stats", str(root / "csv_duplicates"), "--json"],
          summary(total=3, duplicates=1)),
+        ("duplicates dropped when asked", data_main,
+         ["export-csv", str(root / "csv_duplicates"), "--out", f"{r}/deduplicated",
+          "--drop-duplicates", "--json"], exported(2)),
+        ("duplicates kept otherwise", data_main,
+         ["export-csv", str(root / "csv_duplicates"), "--out", f"{r}/duplicated", "--json"],
+         exported(3)),
         ("one-column row", data_main, ["stats", str(root / "csv_one_column")],
          "labels.csv:2: expected 2 columns"),
         ("latin-1 csv", data_main, ["stats", str(root / "csv_latin1")],

@@ -17,9 +17,13 @@ def build_parser():
                     f"({', '.join(LAYOUTS)}; detected unless --layout is given).")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name, help_text):
+    def verb(name, help_text, reshapes=False):
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
+        if reshapes:
+            sub.add_argument("--drop-duplicates", action="store_true",
+                             help="keep one row per image where several rows name it (default: "
+                                  "keep them all and say how many)")
         return sub
 
     stats = verb("stats", "per-class counts of one or more datasets (the paper's Table 1)")
@@ -34,21 +38,24 @@ def build_parser():
     stats.add_argument("--overwrite", action="store_true",
                        help="replace an existing --plot or --skipped-log file")
 
-    split = verb("split", "write a stratified, seeded train/validation split as labels CSVs")
+    split = verb("split", "write a stratified, seeded train/validation split as labels CSVs",
+                 reshapes=True)
     split.add_argument("path", metavar="PATH")
     split.add_argument("--out", required=True, help="folder for train_labels.csv, val_labels.csv")
     split.add_argument("--val-split", type=fraction, default=0.1, help="validation fraction (0.1)")
     split.add_argument("--seed", type=non_negative_int, default=0)
     split.add_argument("--json", action="store_true")
 
-    export = verb("export-csv", "normalize any layout into the GiMeFive csv layout (64x64 JPG)")
+    export = verb("export-csv", "normalize any layout into the GiMeFive csv layout (64x64 JPG)",
+                  reshapes=True)
     export.add_argument("path", metavar="PATH")
     export.add_argument("--out", required=True, help="new folder for images and labels CSVs")
     export.add_argument("--size", type=positive_int, default=64, help="image side in pixels (64)")
     export.add_argument("--usage", action="append", choices=FER2013_USAGES)
     export.add_argument("--json", action="store_true")
 
-    merge = verb("merge", "aggregate several datasets into one (the paper's FER GiMeFive set)")
+    merge = verb("merge", "aggregate several datasets into one (the paper's FER GiMeFive set)",
+                 reshapes=True)
     merge.add_argument("paths", nargs="+", metavar="PATH")
     merge.add_argument("--out", required=True, help="new folder for the merged set")
     merge.add_argument("--size", type=positive_int, default=64)
@@ -127,7 +134,7 @@ def plot_counts(summaries, path):
 def split(args):
     from gimefive_tf.data.tools import split_to_csv
 
-    result = split_to_csv(_read(args.path, args.layout), args.out, args.val_split, args.seed)
+    result = split_to_csv(_reshaped(args, args.path), args.out, args.val_split, args.seed)
     if args.json:
         print_json(result)
     else:
@@ -138,7 +145,7 @@ def split(args):
 def export_csv(args):
     from gimefive_tf.data.tools import export_to_csv_layout
 
-    table = _read(args.path, args.layout, args.usage)
+    table = _reshaped(args, args.path, args.usage)
     bar = lambda items, total: progress(items, "exporting", total=total)
     written = export_to_csv_layout(table, args.out, args.size, progress=bar)
     result = {split_name: {"csv": str(csv_path), "images": len(rows)}
@@ -153,7 +160,7 @@ def export_csv(args):
 def merge(args):
     from gimefive_tf.data.tools import merge_to_csv_layout
 
-    tables = [_read(p, args.layout) for p in args.paths]
+    tables = [_reshaped(args, p) for p in args.paths]
     bar = lambda items, total: progress(items, "merging", total=total)
     target, count = merge_to_csv_layout(tables, args.out, args.size, progress=bar)
     if args.json:
@@ -174,6 +181,20 @@ def extract_frames(args):
         print(f"{result['written']} face crops from {result['frames_read']} frames "
               f"({result['frames_without_face']} frames without a face); labels in "
               f"{result['csv']}")
+
+
+def _reshaped(args, path, usage=None):
+    """The table a reshaping verb writes out: duplicate rows dropped when asked, else kept and
+    counted on stderr."""
+    table = _read(path, args.layout, usage)
+    count = table.duplicates()
+    if count and args.drop_duplicates:
+        print(f"{table.root}: dropped {count} duplicate row(s)", file=sys.stderr)
+        return table.without_duplicates()
+    if count:
+        print(f"{table.root}: {count} row(s) name an image another row already names; kept "
+              "(pass --drop-duplicates to keep one)", file=sys.stderr)
+    return table
 
 
 def main(argv=None):

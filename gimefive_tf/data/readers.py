@@ -22,10 +22,10 @@ import re
 import numpy as np
 import pandas as pd
 
+from gimefive_tf.choices import LAYOUTS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import (EMOTIONS, FER2013_CODES, RAFDB_CODES, canonical_name, label_id)
 
-LAYOUTS = ("csv", "folders", "rafdb", "fer2013")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what TensorFlow decodes
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
@@ -79,6 +79,12 @@ class LabeledImages:
         pixels = None if self.pixels is None else self.pixels[index]
         return dataclasses.replace(self, frame=self.frame.iloc[index].reset_index(drop=True),
                                    pixels=pixels)
+
+    def sample(self, limit, seed=0):
+        """At most `limit` rows, a seeded random subset kept in table order (None: all)."""
+        if limit is None or limit >= len(self):
+            return self
+        return self.subset(np.sort(np.random.default_rng(seed).permutation(len(self))[:limit]))
 
     def select_split(self, split):
         """Only the rows of `split`; GiMeFiveError naming the available splits otherwise."""

@@ -24,6 +24,7 @@ class TrainConfig:
     val_data: str = None
     val_split: float = 0.1
     test_data: str = None
+    limit: int = None  # train on a seeded random subset of this many images (quick runs)
     epochs: int = 80
     batch_size: int = 16
     optimizer: str = "sgd"
@@ -47,6 +48,9 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 raise GiMeFiveError(f"{name}={value!r} is not allowed; use an integer >= {minimum}")
+        if self.limit is not None and (isinstance(self.limit, bool)
+                                       or not isinstance(self.limit, int) or self.limit < 1):
+            raise GiMeFiveError(f"limit={self.limit!r} is not allowed; use an integer >= 1")
         for name in ("learning_rate", "momentum", "weight_decay", "label_smoothing"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
@@ -78,5 +82,6 @@ class TrainConfig:
             raise GiMeFiveError(f"{source}: unknown option(s) {', '.join(unknown)}; known: "
                                 f"{', '.join(sorted(known))}")
         if "data" not in values or not values["data"]:
-            raise GiMeFiveError(f"{source}: no training data; pass --data PATH")
+            raise GiMeFiveError(f"{source}: no training data; pass DATA (a dataset folder or "
+                                "labels CSV)")
         return cls(**values)

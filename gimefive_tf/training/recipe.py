@@ -53,5 +53,6 @@ def load_tables(config):
         validation = read_dataset(config.val_data, layout=config.layout)
     else:
         train, validation = stratified_split(train, config.val_split, seed=config.seed)
+    train = train.sample(config.limit, seed=config.seed)
     test = read_dataset(config.test_data, layout=config.layout) if config.test_data else None
     return train, validation, test
