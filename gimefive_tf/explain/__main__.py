@@ -2,11 +2,11 @@
 
   maps INPUT...         heatmap overlays (one PNG per image) and per-emotion galleries
   activations INPUT...  feature maps of each conv stage as image grids
-  metrics --data PATH   deletion/insertion AUC, average drop, increase in confidence vs random
-  regions --data PATH   heatmap mass on upper/middle/lower face per predicted emotion
+  metrics DATA          deletion/insertion AUC, average drop, increase in confidence vs random
+  regions DATA          heatmap mass on upper/middle/lower face per predicted emotion
 INPUT is an image or a folder of images: every face is found and framed by the library's face
 pipeline (a picture without a face is used whole: --crop auto; --crop face skips it, --crop none
-takes every picture as a face crop); --data is a labeled dataset in any layout.
+takes every picture as a face crop); DATA (or --data DATA) is a labeled dataset in any layout.
 """
 
 import argparse
@@ -16,10 +16,10 @@ import sys
 import numpy as np
 
 from gimefive_tf.cli import (
-    MODEL_HELP, ArgumentParser, add_face_arguments, command, format_table, non_negative_int,
-    positive_int, print_json, progress)
+    MODEL_HELP, ArgumentParser, add_data_arguments, add_face_arguments, command, finite_float,
+    format_table, non_negative_int, positive_int, print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.explain.methods import METHODS
+from gimefive_tf.explain.methods import DEFAULT_METHOD, METHODS
 from gimefive_tf.labels import EMOTIONS
 
 
@@ -33,6 +33,8 @@ def build_parser():
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         if inputs:
             sub.add_argument("inputs", nargs="+", metavar="INPUT", help="images or folders")
+            sub.add_argument("--limit", type=positive_int,
+                             help="only the first N images, in file-name order (default all)")
             add_face_arguments(sub, crop_help="auto: every face, a picture without one whole "
                                "(default); face: skip pictures without a face; none: the "
                                "pictures are face crops")
@@ -42,10 +44,10 @@ def build_parser():
         return sub
 
     maps = verb("maps", "heatmap overlays for images")
-    maps.add_argument("--method", choices=list(METHODS), default="gradcam")
+    maps.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
     maps.add_argument("--target", help="explain this emotion (default: the predicted one)")
     maps.add_argument("--layer", help="feature map to explain (default: the last conv stage)")
-    maps.add_argument("--alpha", type=float, default=0.4, help="heatmap opacity (0.4)")
+    maps.add_argument("--alpha", type=finite_float(0, 1), default=0.4, help="heatmap opacity (0.4)")
     maps.add_argument("--out", default="explanations", help="folder for PNGs (explanations)")
 
     activations = verb("activations", "feature-map grids of each conv stage")
@@ -53,19 +55,20 @@ def build_parser():
     activations.add_argument("--out", default="activations", help="folder for PNGs")
 
     metrics = verb("metrics", "faithfulness of heatmaps on a labeled dataset", inputs=False)
-    metrics.add_argument("--data", required=True, help="dataset folder or labels CSV")
+    add_data_arguments(metrics, limit=200)
     metrics.add_argument("--methods", default="gradcam,gradcam++,layercam",
-                         help="comma-separated methods (gradcam,gradcam++,layercam)")
-    metrics.add_argument("--limit", type=positive_int, default=200, help="images to use (200)")
-    metrics.add_argument("--steps", type=int, default=16, help="deletion/insertion steps (16)")
+                         help="comma-separated methods (gradcam,gradcam++,layercam); 'default' "
+                              f"is the default explanation ({DEFAULT_METHOD})")
+    metrics.add_argument("--layer", help="feature map the CAM methods explain (default: the "
+                                         "default explanation's)")
+    metrics.add_argument("--steps", type=positive_int, default=16, help="deletion/insertion steps (16)")
     metrics.add_argument("--sanity", action="store_true",
                          help="also run the model-randomization check on the first method")
     metrics.add_argument("--seed", type=non_negative_int, default=0)
 
     regions = verb("regions", "heatmap mass per face region and predicted emotion", inputs=False)
-    regions.add_argument("--data", required=True, help="dataset folder or labels CSV")
-    regions.add_argument("--method", choices=list(METHODS), default="gradcam")
-    regions.add_argument("--limit", type=positive_int, default=1000, help="images to use (1000)")
+    add_data_arguments(regions, limit=1000)
+    regions.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
     regions.add_argument("--out", default="regions", help="folder for regions.csv and the plot")
     return parser
 
@@ -83,7 +86,7 @@ def face_results(args, model, explain=None):
     pipeline = FacePipeline(model, args.detector, args.framing, args.crop, explain=explain,
                             layer=getattr(args, "layer", None) if explain else None,
                             target=getattr(args, "target", None))
-    results = pipeline.run(collect_inputs(args.inputs), progress=progress)
+    results = pipeline.run(collect_inputs(args.inputs, args.limit), progress=progress)
     for result in results:
         if result.scores is None:
             print(f"skipped {result.input}: {result.reason}", file=sys.stderr)
@@ -101,13 +104,10 @@ def face_name(result):
     return stem if result.face is None else f"{stem}_face{result.face}"
 
 
-def load_data(path, limit, size, seed=0):
+def load_data(args, size, seed=0):
     from gimefive_tf.data import load_arrays, read_dataset
 
-    table = read_dataset(path)
-    if limit and limit < len(table):
-        table = table.subset(np.sort(np.random.default_rng(seed).permutation(len(table))[:limit]))
-    return load_arrays(table, size)
+    return load_arrays(read_dataset(args.data, layout=args.layout).sample(args.limit, seed), size)
 
 
 def maps(args, model):
@@ -170,13 +170,15 @@ def activations(args, model):
 def metrics(args, model):
     from gimefive_tf.explain.metrics import faithfulness, randomization_check
 
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = [DEFAULT_METHOD if m.strip() == "default" else m.strip()
+               for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
         raise GiMeFiveError(f"unknown method(s) {', '.join(unknown) or '(none)'}; choose from "
                             f"{', '.join(METHODS)}")
-    images, _ = load_data(args.data, args.limit, model.input_shape[1], args.seed)
-    results = faithfulness(model, images, methods, steps=args.steps, seed=args.seed)
+    images, _ = load_data(args, model.input_shape[1], args.seed)
+    results = faithfulness(model, images, methods, steps=args.steps, seed=args.seed,
+                           layer=args.layer)
     if args.sanity:
         results["sanity"] = randomization_check(model, images[:64], methods[0], seed=args.seed)
     if args.json:
@@ -202,7 +204,7 @@ def regions(args, model):
     from gimefive_tf.explain.regions import plot_regions, summarize_regions
     from gimefive_tf.inference import Predictor
 
-    images, _ = load_data(args.data, args.limit, model.input_shape[1])
+    images, _ = load_data(args, model.input_shape[1])
     predictions = Predictor(model)(images, progress=progress).argmax(1)
     explainer = make_explainer(model, args.method)
     maps = np.concatenate([explainer(images[i:i + 64], predictions[i:i + 64])[0]

@@ -1,84 +1,140 @@
 """The explanation methods and the one entry point, `heatmaps(model, images, method=...)`.
 
-Class-activation methods differ only in `channel_weights`. Saliency and SmoothGrad (input
-gradients) come from tf-keras-vis, which supports Keras 3 on TensorFlow.
+The Grad-CAM family (Grad-CAM, Grad-CAM++, LayerCAM, Score-CAM), saliency and SmoothGrad are
+tf-keras-vis's (it supports Keras 3 on TensorFlow); what is ours is what it does not have: CAM
+for pooling-dense heads, the mirror-view decision of the face pipeline, one target per face
+from the same forward pass, and the shared resizing and normalization of `Explainer`.
 """
+
+import functools
+import warnings
 
 import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.explain.base import CamExplainer, Explainer
+from gimefive_tf.explain.base import CamExplainer, Explainer, resolve_targets
 
 
-class GradCam(CamExplainer):
+class VisCam(CamExplainer):
+    """A class-activation method computed by tf-keras-vis on the chosen feature map, from one
+    forward pass per batch: tf-keras-vis hands the model's outputs to the score function, which
+    picks each face's target there, so the probabilities come from the same pass as the map.
+
+    With `mirror` (the face pipeline), each face and its mirror image go through together; the
+    decision is their mean probability and the map explains it on the face as given (the mirror
+    half gets a zero score, hence a zero map, and is dropped).
+    """
+
+    visualization = None  # "module.Class" in tf_keras_vis
+    options = {}
+
+    def __init__(self, model, layer=None, batch_size=64):
+        import importlib
+
+        super().__init__(model, layer, batch_size)
+        module, name = self.visualization.rsplit(".", 1)
+        self.visualizer = getattr(importlib.import_module(f"tf_keras_vis.{module}"), name)(
+            self.model, clone=False)
+
+    def explain_batch(self, images, target):
+        import tensorflow as tf
+
+        count = len(images)
+        given = None if target is None else resolve_targets(target, np.zeros((count, 0)))
+        views = np.concatenate([images, images[:, :, ::-1]]) if self.mirror else images
+        seen = {}
+
+        def score(logits):
+            decision = logits
+            if self.mirror:
+                decision = tf.math.log(
+                    (tf.nn.softmax(logits[:count]) + tf.nn.softmax(logits[count:])) / 2)
+            targets = tf.argmax(decision, axis=-1) if given is None else tf.constant(given)
+            seen.update(decision=decision, targets=targets)
+            chosen = tf.gather(logits[:count], targets, axis=1, batch_dims=1)
+            # the logit's gradient with the value zero: Grad-CAM++ scales by exp(score), which
+            # overflows float32 for logits above ~88 (the exponential cancels out otherwise)
+            chosen = chosen - tf.stop_gradient(chosen)
+            return tf.concat([chosen, tf.zeros_like(chosen)], 0) if self.mirror else chosen
+
+        with warnings.catch_warnings():  # tf-keras-vis passes inputs as a list; Keras notes it
+            warnings.filterwarnings("ignore", message="The structure of `inputs`")
+            maps = self.visualizer(score, views, penultimate_layer=self.layer,
+                                   seek_penultimate_conv_layer=False, expand_cam=False,
+                                   normalize_cam=False, **self.options)
+        return (np.asarray(maps)[:count], np.asarray(seen["targets"], np.int64),
+                np.asarray(seen["decision"]))
+
+    def raw_maps(self, images, targets):
+        return self.explain_batch(images, targets)[0]
+
+
+class GradCam(VisCam):
     """Grad-CAM (Selvaraju et al., 2017): channel weight = spatial mean of the gradient."""
 
     name = "gradcam"
-
-    def channel_weights(self, activations, gradients, images, targets):
-        import tensorflow as tf
-
-        return tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
+    visualization = "gradcam.Gradcam"
 
 
-class GradCamPlusPlus(CamExplainer):
+class GradCamPlusPlus(VisCam):
     """Grad-CAM++ (Chattopadhay et al., 2018): positive gradients weighted by alpha."""
 
     name = "gradcam++"
-
-    def channel_weights(self, activations, gradients, images, targets):
-        import tensorflow as tf
-
-        second, third = gradients ** 2, gradients ** 3
-        total = tf.reduce_sum(activations, axis=(1, 2), keepdims=True)
-        denominator = 2 * second + total * third
-        alphas = second / tf.where(denominator != 0, denominator, tf.ones_like(denominator))
-        return tf.reduce_sum(alphas * tf.nn.relu(gradients), axis=(1, 2), keepdims=True)
+    visualization = "gradcam_plus_plus.GradcamPlusPlus"
 
 
-class LayerCam(CamExplainer):
+class LayerCam(VisCam):
     """LayerCAM (Jiang et al., 2021): every position weighted by its own positive gradient."""
 
     name = "layercam"
-
-    def channel_weights(self, activations, gradients, images, targets):
-        import tensorflow as tf
-
-        return tf.nn.relu(gradients)
+    visualization = "layercam.Layercam"
 
 
 class ScoreCam(CamExplainer):
-    """Score-CAM (Wang et al., 2020): a channel's weight is the target's softmax score when the
-    image is masked by that channel's upsampled, normalized map. No gradients needed.
+    """Score-CAM (Wang et al., 2020) by tf-keras-vis: a channel's weight is the target's softmax
+    score when the image is masked by that channel's upsampled, normalized map; no gradients.
 
-    max_channels: use only the most varied channels (Faster Score-CAM); None uses all.
+    The target comes from one forward pass first (tf-keras-vis's score function also sees every
+    masked image's outputs, so it cannot pick the target there); then one image at a time, as the
+    masked copies of a batch (1024 per face) would not fit in memory.
+    max_channels: only the most varied channels (Faster Score-CAM); None uses all.
     """
 
     name = "scorecam"
     needs_gradients = False
     max_channels = None
 
-    def channel_weights(self, activations, gradients, images, targets):
-        import tensorflow as tf
+    def __init__(self, model, layer=None, batch_size=64):
+        from tf_keras_vis.scorecam import Scorecam
 
-        activations = activations.numpy()
-        count, _, _, channels = activations.shape
-        weights = np.zeros((count, 1, 1, channels), np.float32)
-        for i in range(count):
-            maps = activations[i]
-            chosen = np.arange(channels)
-            if self.max_channels and self.max_channels < channels:
-                chosen = np.argsort(maps.reshape(-1, channels).var(0))[::-1][: self.max_channels]
-            masks = tf.image.resize(maps[..., chosen], self.size, method="bilinear").numpy()
-            low, high = masks.min((0, 1), keepdims=True), masks.max((0, 1), keepdims=True)
-            masks = np.where(high > low, (masks - low) / np.where(high > low, high - low, 1), 0)
-            masked = images[i][None] * np.transpose(masks, (2, 0, 1))[..., None]
-            scores = []
-            for start in range(0, len(masked), self.batch_size):
-                logits = self.model(masked[start:start + self.batch_size], training=False)
-                scores.append(tf.nn.softmax(logits, axis=-1).numpy()[:, targets[i]])
-            weights[i, 0, 0, chosen] = np.concatenate(scores)
-        return weights
+        super().__init__(model, layer, batch_size)
+        self.visualizer = Scorecam(self.model, clone=False)
+        # its masked images go through model.predict: silence that progress bar (private clone)
+        self.model.predict = functools.partial(self.model.predict, verbose=0)
+
+    def explain_batch(self, images, target):
+        import tensorflow as tf
+        from tf_keras_vis.utils.scores import CategoricalScore
+
+        count = len(images)
+        given = np.full(count, -1, np.int64) if target is None else \
+            resolve_targets(target, np.zeros((count, 0)))
+        _, _, decision, targets = self.activations_and_gradients(images, given)
+        targets = targets.numpy()
+        channels = self.feature_model.outputs[0].shape[-1]
+        channels = min(self.max_channels or channels, channels)
+        maps = []
+        for image, chosen in zip(images, targets):
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="The structure of `inputs`")
+                maps.append(self.visualizer(
+                    CategoricalScore([int(chosen)]), image[None], penultimate_layer=self.layer,
+                    seek_penultimate_conv_layer=False, max_N=channels,
+                    batch_size=self.batch_size, expand_cam=False, normalize_cam=False)[0])
+        return np.stack(maps), targets, tf.convert_to_tensor(decision).numpy()
+
+    def raw_maps(self, images, targets):
+        return self.explain_batch(images, targets)[0]
 
 
 class FasterScoreCam(ScoreCam):
@@ -124,8 +180,6 @@ class Saliency(Explainer):
         from tf_keras_vis.saliency import Saliency as VisSaliency
         from tf_keras_vis.utils.scores import CategoricalScore
 
-        import warnings
-
         saliency = VisSaliency(self.model, clone=False)
         with warnings.catch_warnings():  # tf-keras-vis passes inputs as a list; Keras notes it
             warnings.filterwarnings("ignore", message="The structure of `inputs`")
@@ -140,6 +194,8 @@ class SmoothGrad(Saliency):
     name = "smoothgrad"
     smooth_samples = 20
 
+
+DEFAULT_METHOD = "gradcam"  # what explain, video --explain and the export use unless told
 
 METHODS = {cls.name: cls for cls in (GradCam, GradCamPlusPlus, ScoreCam, FasterScoreCam, LayerCam,
                                      Saliency, SmoothGrad, Cam)}

@@ -87,18 +87,21 @@ def random_maps(count, size, grid, seed=0):
 
 
 def faithfulness(model, images, methods=("gradcam",), perturbation=None, steps=16, seed=0,
-                 batch_size=64, random_grid=None):
+                 batch_size=64, random_grid=None, layer=None):
     """{method: {deletion_auc, insertion_auc, average_drop, increase_in_confidence}}, plus
-    "random" for random heatmaps on the explained layer's grid, each for the predicted class."""
-    from gimefive_tf.explain.base import default_layer
+    "random" for random heatmaps on the explained layer's grid, each for the predicted class.
+    layer: the feature map the CAM methods explain (default: the last conv stage)."""
+    from gimefive_tf.explain.base import CamExplainer, default_layer
+    from gimefive_tf.explain.methods import METHODS
     from gimefive_tf.inference import Predictor
 
     images = np.asarray(images, np.float32)
     predict = Predictor(model, batch_size=batch_size)
     targets = predict(images).argmax(1)
-    candidates = {name: make_explainer(model, name, batch_size=batch_size)(images, targets)[0]
-                  for name in methods}
-    grid = random_grid or model.get_layer(default_layer(model)).output.shape[1]
+    candidates = {name: make_explainer(
+        model, name, layer if issubclass(METHODS[name], CamExplainer) else None,
+        batch_size=batch_size)(images, targets)[0] for name in methods}
+    grid = random_grid or model.get_layer(layer or default_layer(model)).output.shape[1]
     candidates["random"] = random_maps(len(images), images.shape[1:3], grid, seed)
     results = {}
     for name, maps in candidates.items():
