@@ -137,7 +137,7 @@ def collect_inputs(paths, limit=None):
     for path in map(pathlib.Path, paths):
         if path.is_dir():
             images = sorted(p for p in path.rglob("*") if p.suffix.lower() in photos
-                            and p.is_file())
+                            and (p.is_file() or p.is_symlink() and not p.exists()))
             if not images:
                 raise GiMeFiveError(f"no images in {path}")
             found += [(str(p), None) for p in images]
@@ -195,6 +195,8 @@ class FacePipeline:
 
             self._explainer = make_explainer(self.model, explain, layer, batch_size)
             # pixel-perturbation methods explain one view: they decide on the crop alone
+            if hasattr(self._explainer, "realtime"):  # faces one picture or frame at a time
+                self._explainer.realtime = True
             self.mirror = self.mirror and hasattr(self._explainer, "mirror")
             if self.mirror:
                 self._explainer.mirror = True

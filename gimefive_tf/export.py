@@ -4,7 +4,8 @@ DIR/savedmodel/<name>/<version>/   TF Serving layout, signatures:
     serving_default  encoded images (JPEG/PNG/BMP bytes, any size, gray or color) [N] string
                      -> probabilities [N, 6], label [N] string, label_id [N] int
     predict_pixels   uint8 RGB [N, 64, 64, 3] -> the same outputs
-    explain          uint8 RGB [N, 64, 64, 3] -> the same outputs + heatmap [N, 64, 64] (Grad-CAM)
+    explain          uint8 RGB [N, 64, 64, 3] -> the same outputs + heatmap [N, 64, 64] (the
+                     default explanation: LayerCAM on stage4_conv)
 DIR/tflite/<name>_{fp32,fp16,int8,cam}.tflite, DIR/tflite/labels.txt
 DIR/report.json    per artifact: size, top-1 agreement and max |probability diff| against the
                    Keras model on real faces, accuracy on --eval-data, single-image latency.
@@ -20,7 +21,9 @@ import numpy as np
 from gimefive_tf.cli import (
     ArgumentParser, add_model_argument, command, format_table, positive_int, print_json,
     progress)
+from gimefive_tf.choices import LAYOUTS
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.explain.base import IN_GRAPH_METHODS, combine_cam
 from gimefive_tf.labels import EMOTIONS
 from gimefive_tf.outputs import writable_folder, atomic_path, write_text
 
@@ -43,8 +46,21 @@ def _outputs(model, pixels):
     return {"probabilities": probabilities, "label": label, "label_id": label_id}
 
 
-def gradcam_in_graph(model, pixels, layer):
-    """Grad-CAM of the predicted class with a GradientTape, normalized per image to [0, 1]."""
+
+
+def explained_layer(model, method, layer=None):
+    """The feature map `method` explains by default (the library's default explanation's)."""
+    from gimefive_tf.explain.base import default_layer
+    from gimefive_tf.explain.methods import METHODS
+
+    if method not in IN_GRAPH_METHODS:
+        raise GiMeFiveError(f"the export computes {' or '.join(IN_GRAPH_METHODS)} in its graph, "
+                            f"not {method}")
+    return layer or default_layer(model, METHODS[method].default_stage)
+
+
+def cam_in_graph(model, pixels, method, layer):
+    """The explanation of the predicted class with a GradientTape, normalized to [0, 1]."""
     import keras
     import tensorflow as tf
 
@@ -53,8 +69,7 @@ def gradcam_in_graph(model, pixels, layer):
         features, logits = feature_model(tf.cast(pixels, tf.float32), training=False)
         score = tf.reduce_sum(tf.reduce_max(logits, axis=-1))
     gradients = tape.gradient(score, features)
-    weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
-    return _finish_cam(tf.reduce_sum(weights * features, axis=-1), pixels.shape[1:3])
+    return _finish_cam(combine_cam(method, features, gradients), pixels.shape[1:3])
 
 
 def _finish_cam(cam, size):
@@ -67,38 +82,65 @@ def _finish_cam(cam, size):
     return tf.math.divide_no_nan(cam - low, span)
 
 
-def analytic_cam(model, pixels, layer):
-    """Grad-CAM without a gradient engine, for TFLite: (probabilities, heatmap).
+def analytic_cam(model, pixels, method, layer):
+    """The explanation without a gradient engine, for TFLite: (probabilities, heatmap).
 
-    For GiMeFive's head (the explained map -> 2x2 pooling -> global average -> dense ReLU
-    layers -> logits), the spatial mean of d logit / d map is proportional to d logit / d pooled
-    vector, which a forward pass can compute: back through the dense layers with their ReLU masks.
+    A phone runtime has no gradient ops, so the backward pass from the predicted logit to the
+    explained map is written out as forward ops, layer by layer, for what follows the map in
+    GiMeFive: dense layers (their ReLU masks and transposed weights), global average pooling
+    (spread evenly), dropout (identity), 2x2 max pooling (to the position that was the
+    maximum) and a conv block (ReLU mask, batch norm's scale, a transposed convolution).
     """
     import keras
     import tensorflow as tf
 
-    names = [layer.name for layer in model.layers]
-    start = names.index(layer)
-    dense = [l for l in model.layers[start + 1:] if isinstance(l, keras.layers.Dense)]
-    between = [l for l in model.layers[start + 1:] if not isinstance(
-        l, (keras.layers.Dense, keras.layers.Dropout))]
-    if not dense or not all(isinstance(l, (keras.layers.MaxPooling2D,
-                                           keras.layers.AveragePooling2D,
-                                           keras.layers.GlobalAveragePooling2D))
-                            for l in between):
-        raise GiMeFiveError("tflite-cam needs a GiMeFive-style head (pooling, global average "
-                            "pooling, dense layers) after the explained layer")
-    hidden_models = keras.Model(model.inputs, [model.get_layer(layer).output]
-                                + [l.output for l in dense[:-1]] + [model.outputs[0]])
-    outputs = hidden_models(tf.cast(pixels, tf.float32), training=False)
-    features, hidden, logits = outputs[0], outputs[1:-1], outputs[-1]
-    target = tf.argmax(logits, axis=-1)
-    grad = tf.gather(tf.transpose(dense[-1].kernel), target)       # d logit / d last hidden
-    for layer_, activation in zip(reversed(dense[:-1]), reversed(hidden)):
-        grad = grad * tf.cast(activation > 0, grad.dtype)            # through its ReLU
-        grad = tf.matmul(grad, layer_.kernel, transpose_b=True)      # through its weights
-    cam = tf.reduce_sum(grad[:, None, None, :] * features, axis=-1)
-    return tf.nn.softmax(logits, axis=-1), _finish_cam(cam, pixels.shape[1:3])
+    from gimefive_tf.layers import ConvBlock
+
+    after = model.layers[[l.name for l in model.layers].index(layer) + 1:]
+    supported = (keras.layers.Dense, keras.layers.Dropout, keras.layers.GlobalAveragePooling2D,
+                 keras.layers.MaxPooling2D, ConvBlock)
+    if not after or not isinstance(after[-1], keras.layers.Dense) or not all(
+            isinstance(l, supported) and (not isinstance(l, ConvBlock) or _plain_block(l))
+            for l in after):
+        raise GiMeFiveError("tflite-cam needs a GiMeFive-style head (conv blocks, max pooling, "
+                            "global average pooling, dense layers) after the explained layer")
+    probe = keras.Model(model.inputs, [model.get_layer(layer).output] + [l.output for l in after])
+    outputs = probe(tf.cast(pixels, tf.float32), training=False)
+    features, logits = outputs[0], outputs[-1]
+    grad = tf.gather(tf.transpose(after[-1].kernel), tf.argmax(logits, axis=-1))
+    for index in range(len(after) - 2, -1, -1):
+        grad = _backward(after[index], outputs[index], outputs[index + 1], grad)
+    return tf.nn.softmax(logits, axis=-1), _finish_cam(combine_cam(method, features, grad),
+                                                      pixels.shape[1:3])
+
+
+def _plain_block(block):
+    return block.convs == 1 and block.pool is None and block.drop is None \
+        and block.activation == "relu" and block.strides == 1
+
+
+def _backward(layer, inputs, output, grad):
+    """d logit / d inputs of `layer`, from d logit / d its output, in forward ops only."""
+    import keras
+    import tensorflow as tf
+
+    if isinstance(layer, keras.layers.Dense):  # ReLU dense layer
+        return tf.matmul(grad * tf.cast(output > 0, grad.dtype), layer.kernel, transpose_b=True)
+    if isinstance(layer, keras.layers.GlobalAveragePooling2D):
+        height, width = inputs.shape[1:3]
+        return tf.zeros_like(inputs) + grad[:, None, None, :] / (height * width)
+    if isinstance(layer, keras.layers.MaxPooling2D):
+        spread = lambda x: tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
+        return spread(grad) * tf.cast(tf.equal(inputs, spread(output)), grad.dtype)
+    if isinstance(layer, keras.layers.Dropout):
+        return grad
+    grad = grad * tf.cast(output > 0, grad.dtype)  # a conv block: ReLU, batch norm, conv
+    if layer.norm_layers:
+        norm = layer.norm_layers[0]
+        scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+        grad = grad * (scale * norm.gamma if norm.scale else scale)
+    return tf.nn.conv2d_transpose(grad, layer.conv_layers[0].kernel, tf.shape(inputs),
+                                  strides=1, padding="SAME")
 
 
 # ---------------------------------------------------------------------------- SavedModel
@@ -106,11 +148,17 @@ def analytic_cam(model, pixels, layer):
 SIGNATURES = ("serving_default", "predict_pixels", "explain")
 
 
-def serving_signatures(model, layer, image_size):
+def serving_signatures(model, layer, image_size, method=None):
     """{name: tf.function with its input signature}: the three signatures of the SavedModel.
     The export writes them and `gimefive_tf.serve` runs them in process for a `.keras` model,
-    so a server answers the same with or without an export."""
+    so a server answers the same with or without an export. The explain signature computes
+    `method` (the library's default explanation) on `layer` (its default layer)."""
     import tensorflow as tf
+
+    from gimefive_tf.explain.methods import DEFAULT_METHOD
+
+    method = method or DEFAULT_METHOD
+    layer = explained_layer(model, method, layer)
 
     from gimefive_tf.data.pipeline import decode_image
 
@@ -129,7 +177,7 @@ def serving_signatures(model, layer, image_size):
 
     @tf.function(input_signature=[pixels_spec])
     def explain(pixels):
-        return {**_outputs(model, pixels), "heatmap": gradcam_in_graph(model, pixels, layer)}
+        return {**_outputs(model, pixels), "heatmap": cam_in_graph(model, pixels, method, layer)}
 
     return {"serving_default": serving_default, "predict_pixels": predict_pixels,
             "explain": explain}
@@ -155,7 +203,10 @@ def _lite_function(model, variant, layer, image_size, input_dtype):
     def run(pixels):
         pixels = tf.cast(pixels, tf.float32)
         if variant == "cam":
-            probabilities, heatmap = analytic_cam(model, pixels, layer)
+            from gimefive_tf.explain.methods import DEFAULT_METHOD
+
+            probabilities, heatmap = analytic_cam(
+                model, pixels, DEFAULT_METHOD, explained_layer(model, DEFAULT_METHOD, layer))
             return {"probabilities": probabilities, "heatmap": heatmap}
         return {"probabilities": tf.nn.softmax(model(pixels, training=False), axis=-1)}
 
@@ -179,7 +230,7 @@ def export_tflite(model, path, variant, layer, image_size, calibration=None):
     int8 = variant == "int8"
     concrete = _lite_function(model, variant, layer, image_size,
                               tf.float32 if int8 else tf.uint8)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete], model)
     if variant == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -197,17 +248,17 @@ def export_tflite(model, path, variant, layer, image_size, calibration=None):
 
 
 class TFLiteModel:
-    """A .tflite file behind the LiteRT/TFLite interpreter: images -> outputs by name."""
+    """A .tflite file run by LiteRT's interpreter (ai-edge-litert, the runtime phones use; TF's
+    own tf.lite.Interpreter is deprecated in its favour): images -> outputs by name."""
 
     def __init__(self, path):
-        import warnings
+        from ai_edge_litert.interpreter import Interpreter
 
-        import tensorflow as tf
+        from gimefive_tf.quiet import native_stderr_silenced
 
-        with warnings.catch_warnings():  # deprecated in favour of ai_edge_litert, same runtime
-            warnings.filterwarnings("ignore", message=".*tf.lite.Interpreter is deprecated")
-            self.interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=2)
-        self.interpreter.allocate_tensors()
+        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
+            self.interpreter = Interpreter(model_path=str(path), num_threads=2)
+            self.interpreter.allocate_tensors()
         self.input = self.interpreter.get_input_details()[0]
         # the converter names outputs Identity, Identity_1...: tell them apart by shape
         self.outputs = {("probabilities" if len(d["shape"]) == 2 else "heatmap"): d
@@ -294,23 +345,22 @@ def build_parser():
     parser.add_argument("--version", type=positive_int, default=1, help="SavedModel version (1)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing export of this name and version")
-    parser.add_argument("--limit", type=positive_int, default=200, help="images per data set (200)")
+    parser.add_argument("--layout", choices=LAYOUTS, help="layout of the data sets (detected)")
+    parser.add_argument("--limit", type=positive_int, default=200,
+                        help="images per data set (200; a seeded random subset)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     return parser
 
 
-def _faces(path, limit, size, labels=False):
+def _faces(path, args, size, labels=False):
     from gimefive_tf.data import load_arrays, read_dataset
 
-    table = read_dataset(path)
-    if limit and limit < len(table):
-        table = table.subset(np.sort(np.random.default_rng(0).permutation(len(table))[:limit]))
+    table = read_dataset(path, layout=args.layout).sample(args.limit)
     images, label_ids = load_arrays(table, size)
     return (images, label_ids) if labels else images
 
 
 def main(argv=None):
-    from gimefive_tf.explain.base import default_layer
     from gimefive_tf.loading import load_model
 
     args = build_parser().parse_args(argv)
@@ -323,8 +373,8 @@ def main(argv=None):
         raise GiMeFiveError(NEEDS_CALIBRATION)
     model = load_model(args.model)
     size = model.input_shape[1]
-    layer = default_layer(model)
-    calibration = _faces(args.calibration_data, args.limit, size) \
+    layer = None  # the default explanation's layer
+    calibration = _faces(args.calibration_data, args, size) \
         if args.calibration_data else None
     out = pathlib.Path(args.out)
     saved_dir = out / "savedmodel" / args.name / str(args.version)
@@ -358,12 +408,12 @@ def main(argv=None):
     if tflite_dir.exists():
         write_text(tflite_dir / "labels.txt", "\n".join(EMOTIONS) + "\n")
     if args.sample_data:
-        sample = _faces(args.sample_data, args.limit, size)
+        sample = _faces(args.sample_data, args, size)
     elif calibration is not None:
         sample = calibration
     else:
         sample = np.random.default_rng(0).integers(0, 256, (32, size, size, 3)).astype(np.uint8)
-    eval_set = _faces(args.eval_data, args.limit, size, labels=True) if args.eval_data else None
+    eval_set = _faces(args.eval_data, args, size, labels=True) if args.eval_data else None
     rows = build_report(model, artifacts, sample, eval_set)
     write_text(out / "report.json", json.dumps(rows, indent=2))
     if args.json:

@@ -121,7 +121,10 @@ def open_source(source, camera=None):
     import cv2
 
     if camera is not None:
-        capture = cv2.VideoCapture(int(camera))
+        from gimefive_tf.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():  # OpenCV's V4L2 warnings; the error line says it
+            capture = cv2.VideoCapture(int(camera))
         if not capture.isOpened():
             raise GiMeFiveError(f"camera {camera} is not available")
         return capture, f"camera {camera}"
@@ -257,8 +260,11 @@ def build_parser():
     parser.add_argument("--out", help="annotated video to write (.mp4)")
     parser.add_argument("--csv", help="per-frame CSV to write (default: beside --out, or none)")
     parser.add_argument("--plot", help="scores-over-time PNG (default: beside the CSV)")
-    parser.add_argument("--explain", choices=EXPLAIN_CHOICES, default="gradcam",
-                        help="heatmap blended on each face (gradcam) or none")
+    from gimefive_tf.explain.methods import DEFAULT_METHOD
+
+    parser.add_argument("--explain", choices=EXPLAIN_CHOICES, default=DEFAULT_METHOD,
+                        help=f"heatmap blended on each face (default {DEFAULT_METHOD}, the "
+                             "library's most faithful default) or none")
     parser.add_argument("--every", type=positive_int, default=1, help="analyse every K-th frame (1)")
     parser.add_argument("--search-every", type=positive_int, default=5, metavar="K",
                         help="search the whole frame every K analysed frames, follow known "

@@ -109,3 +109,20 @@ def test_models_whose_outputs_are_a_list_work_too(images):
     base = quadrant_model()
     wrapped = keras.Model(base.inputs, base.outputs)
     np.testing.assert_allclose(heatmaps(wrapped, images), heatmaps(base, images), atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["gradcam", "layercam"])
+@pytest.mark.parametrize("mirror", [False, True])
+def test_the_face_pipelines_traced_maps_equal_tf_keras_vis(method, mirror):
+    """Per frame the face pipeline computes Grad-CAM and LayerCAM in one traced graph
+    (combine_cam) instead of tf-keras-vis's eager call; the maps, targets and decisions agree."""
+    model = create_model("gimefive", base_filters=8)
+    faces = np.random.default_rng(2).uniform(0, 255, (6, 64, 64, 3)).astype("float32")
+    reference, traced = make_explainer(model, method), make_explainer(model, method)
+    reference.mirror = traced.mirror = mirror
+    traced.realtime = True
+    expected_maps, expected_targets, expected_probabilities = reference.explain(faces)
+    maps, targets, probabilities = traced.explain(faces)
+    assert (targets == expected_targets).all()
+    np.testing.assert_allclose(probabilities, expected_probabilities, atol=1e-5)
+    np.testing.assert_allclose(maps, expected_maps, atol=1e-4)

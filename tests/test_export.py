@@ -9,6 +9,7 @@ from fixtures import make_folders_dataset, write_image
 from gimefive_tf.cli import run_cli
 from gimefive_tf.data.pipeline import decode_image
 from gimefive_tf.explain import heatmaps
+from gimefive_tf.explain.methods import DEFAULT_METHOD
 from gimefive_tf.export import TFLiteModel, main as export_main
 from gimefive_tf.loading import PRETRAINED_MODEL, load_model
 from gimefive_tf.models import create_model
@@ -54,7 +55,7 @@ def test_savedmodel_serves_encoded_images_of_any_size_and_channels(exported, tmp
     explained = loaded.signatures["explain"](pixels=tf.constant(pixels))
     heat = explained["heatmap"].numpy()
     assert heat.shape == (5, 64, 64) and heat.min() >= 0 and heat.max() <= 1
-    keras_maps = heatmaps(model, pixels, "gradcam")
+    keras_maps = heatmaps(model, pixels, DEFAULT_METHOD)
     assert np.abs(heat - keras_maps).max() < 1e-3
 
 
@@ -84,7 +85,7 @@ def test_tflite_variants_match_the_keras_model(exported):
     outputs = [cam(image) for image in pixels]
     assert np.abs(np.stack([o["probabilities"] for o in outputs]) - expected).max() < 1e-4
     lite_maps = np.stack([o["heatmap"] for o in outputs])
-    keras_maps = heatmaps(model, pixels, "gradcam")
+    keras_maps = heatmaps(model, pixels, DEFAULT_METHOD)
     for a, b in zip(lite_maps, keras_maps):
         assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.99
     assert (folder / "labels.txt").read_text().split() == [
@@ -110,7 +111,7 @@ def test_int8_agrees_with_the_shipped_model_on_real_faces(datasets_dir, tmp_path
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.97
     assert (tmp_path / "e" / "tflite" / "gimefive_int8.tflite").stat().st_size < 11.5 * 2 ** 20
     cam = TFLiteModel(tmp_path / "e" / "tflite" / "gimefive_cam.tflite")
-    keras_maps = heatmaps(model, faces[:32], "gradcam")
+    keras_maps = heatmaps(model, faces[:32], DEFAULT_METHOD)
     correlations = [np.corrcoef(cam(f)["heatmap"].ravel(), k.ravel())[0, 1]
                     for f, k in zip(faces[:32], keras_maps)]
     assert np.nanmean(correlations) >= 0.9

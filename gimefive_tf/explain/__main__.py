@@ -49,10 +49,13 @@ def build_parser():
     maps.add_argument("--layer", help="feature map to explain (default: the last conv stage)")
     maps.add_argument("--alpha", type=finite_float(0, 1), default=0.4, help="heatmap opacity (0.4)")
     maps.add_argument("--out", default="explanations", help="folder for PNGs (explanations)")
+    maps.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
 
     activations = verb("activations", "feature-map grids of each conv stage")
     activations.add_argument("--layer", action="append", help="only these layers (repeatable)")
     activations.add_argument("--out", default="activations", help="folder for PNGs")
+    activations.add_argument("--overwrite", action="store_true",
+                             help="write into a non-empty --out")
 
     metrics = verb("metrics", "faithfulness of heatmaps on a labeled dataset", inputs=False)
     add_data_arguments(metrics, limit=200)
@@ -70,13 +73,14 @@ def build_parser():
     add_data_arguments(regions, limit=1000)
     regions.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
     regions.add_argument("--out", default="regions", help="folder for regions.csv and the plot")
+    regions.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
     return parser
 
 
-def _new_folder(path):
+def _new_folder(args):
     from gimefive_tf.outputs import claim_folder
 
-    return claim_folder(path)
+    return claim_folder(args.out, args.overwrite)
 
 
 def face_results(args, model, explain=None):
@@ -114,7 +118,7 @@ def maps(args, model):
     from gimefive_tf.explain.visualize import save_gallery, save_overlay
 
     results = face_results(args, model, explain=args.method)
-    out = _new_folder(args.out)
+    out = _new_folder(args)
     rows = []
     for result in results:
         file = out / f"{face_name(result)}_{args.method}.png"
@@ -147,14 +151,15 @@ def activations(args, model):
     results = face_results(args, model)
     faces = np.stack([r.crop for r in results])
     layers = args.layer or feature_layer_names(model)
-    missing = [name for name in layers if name not in {layer.name for layer in model.layers}]
+    maps_of = {layer.name for layer in model.layers[1:] if len(layer.output.shape) == 4}
+    missing = [name for name in layers if name not in maps_of]
     if missing:
-        raise GiMeFiveError(f"no layer {', '.join(missing)}; conv stages: "
+        raise GiMeFiveError(f"no feature map {', '.join(missing)}; conv stages: "
                             f"{', '.join(feature_layer_names(model))}")
     probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
     outputs = probe.predict(faces.astype(np.float32), verbose=0)
     outputs = outputs if isinstance(outputs, list) else [outputs]
-    out = _new_folder(args.out)
+    out = _new_folder(args)
     files = []
     for i, result in enumerate(results):
         for layer, maps in zip(layers, outputs):
@@ -210,7 +215,7 @@ def regions(args, model):
     maps = np.concatenate([explainer(images[i:i + 64], predictions[i:i + 64])[0]
                            for i in progress(range(0, len(images), 64), "explaining")])
     rows = summarize_regions(maps, predictions)
-    out = _new_folder(args.out)
+    out = _new_folder(args)
     pd.DataFrame(rows).to_csv(out / "regions.csv", index=False)
     plot_regions(rows, out / "regions.png", args.method)
     if args.json:

@@ -12,17 +12,17 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS, label_id
 
 
-def default_layer(model):
-    """The layer whose output CAM methods explain: the last conv stage (stage5_conv for GiMeFive)."""
+def default_layer(model, stage=-1):
+    """The layer whose output a CAM method explains: a conv stage counted from the end (-1, the
+    last: stage5_conv for GiMeFive, 4x4; -2: stage4_conv, 8x8). A model with fewer stages gets
+    its first."""
     from gimefive_tf.models import feature_layer_names
 
-    names = feature_layer_names(model)
-    if names:
-        return names[-1]
-    four_d = [layer.name for layer in model.layers[1:] if len(layer.output.shape) == 4]
-    if not four_d:
+    names = feature_layer_names(model) or \
+        [layer.name for layer in model.layers[1:] if len(layer.output.shape) == 4]
+    if not names:
         raise GiMeFiveError(f"model {model.name} has no convolutional feature map to explain")
-    return four_d[-1]
+    return names[max(stage, -len(names))]
 
 
 def clone_model(model):
@@ -59,6 +59,25 @@ def normalize_maps(maps):
     low = maps.min(axis=(1, 2), keepdims=True)
     span = maps.max(axis=(1, 2), keepdims=True) - low
     return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0).astype(np.float32)
+
+
+IN_GRAPH_METHODS = ("gradcam", "layercam")  # computed in a traced graph (combine_cam)
+
+
+def combine_cam(method, features, gradients):
+    """Grad-CAM (channels weighted by their mean gradient) or LayerCAM (every position by its
+    own positive gradient) as TensorFlow ops, before the final ReLU: the formulas tf-keras-vis
+    uses, for where it cannot serve: inside a SavedModel or TFLite graph, and per video frame
+    (tf-keras-vis runs eagerly and rebuilds its model each call: 3.8x slower at one face)."""
+    import tensorflow as tf
+
+    if method == "gradcam":
+        return tf.reduce_sum(tf.reduce_mean(gradients, axis=(1, 2), keepdims=True) * features,
+                             axis=-1)
+    if method == "layercam":
+        return tf.reduce_sum(tf.nn.relu(gradients) * features, axis=-1)
+    raise GiMeFiveError(f"{method} is computed by tf-keras-vis only; in a graph: "
+                        f"{', '.join(IN_GRAPH_METHODS)}")
 
 
 class Explainer:
@@ -132,12 +151,13 @@ class CamExplainer(Explainer):
     """
 
     needs_gradients = True
+    default_stage = -1  # the conv stage explained when no layer is named (see default_layer)
 
     def __init__(self, model, layer=None, batch_size=64):
         import keras
 
         super().__init__(model, layer, batch_size)
-        self.layer = layer or default_layer(self.model)
+        self.layer = layer or default_layer(self.model, self.default_stage)
         try:
             feature = self.model.get_layer(self.layer).output
         except ValueError:

@@ -89,8 +89,9 @@ def random_maps(count, size, grid, seed=0):
 def faithfulness(model, images, methods=("gradcam",), perturbation=None, steps=16, seed=0,
                  batch_size=64, random_grid=None, layer=None):
     """{method: {deletion_auc, insertion_auc, average_drop, increase_in_confidence}}, plus
-    "random" for random heatmaps on the explained layer's grid, each for the predicted class.
-    layer: the feature map the CAM methods explain (default: the last conv stage)."""
+    "random" for random heatmaps, each for the predicted class. layer: the feature map the CAM
+    methods explain (default: each method's own). The random maps are smooth on the finest grid
+    the CAM methods explain (the stronger baseline: finer random maps delete faster)."""
     from gimefive_tf.explain.base import CamExplainer, default_layer
     from gimefive_tf.explain.methods import METHODS
     from gimefive_tf.inference import Predictor
@@ -98,10 +99,13 @@ def faithfulness(model, images, methods=("gradcam",), perturbation=None, steps=1
     images = np.asarray(images, np.float32)
     predict = Predictor(model, batch_size=batch_size)
     targets = predict(images).argmax(1)
-    candidates = {name: make_explainer(
+    explainers = {name: make_explainer(
         model, name, layer if issubclass(METHODS[name], CamExplainer) else None,
-        batch_size=batch_size)(images, targets)[0] for name in methods}
-    grid = random_grid or model.get_layer(layer or default_layer(model)).output.shape[1]
+        batch_size=batch_size) for name in methods}
+    candidates = {name: explainer(images, targets)[0] for name, explainer in explainers.items()}
+    layers = [e.layer for e in explainers.values() if isinstance(e, CamExplainer)] or \
+        [default_layer(model)]
+    grid = random_grid or max(model.get_layer(name).output.shape[1] for name in layers)
     candidates["random"] = random_maps(len(images), images.shape[1:3], grid, seed)
     results = {}
     for name, maps in candidates.items():

@@ -100,13 +100,11 @@ class Servable:
     @classmethod
     def from_keras(cls, model, name, layer=None):
         """Version 1 of `model` (a keras.Model) with the export's three signatures."""
-        from gimefive_tf.explain.base import default_layer
         from gimefive_tf.export import serving_signatures
 
         size = int(model.input_shape[1])
         signatures = {}
-        for sig_name, function in serving_signatures(
-                model, layer or default_layer(model), size).items():
+        for sig_name, function in serving_signatures(model, layer, size).items():
             concrete = function.get_concrete_function()
             specs = concrete.structured_input_signature[0]
             signatures[sig_name] = Signature(
