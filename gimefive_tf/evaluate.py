@@ -13,6 +13,7 @@ accuracy over those faces (the largest face of each photo), and the accuracy ove
 
 import json
 import pathlib
+import sys
 
 import numpy as np
 
@@ -198,11 +199,14 @@ def main(argv=None):
 
     tables = [read_dataset(path, layout=args.layout, split=args.split).sample(args.limit)
               for path in args.data]
+    for table in tables:  # unreadable images are left out of the scores, and said so
+        for source, reason in table.skipped:
+            print(f"skipped {source}: {reason}", file=sys.stderr)
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
                             batch_size=args.batch_size)
     reports = []
     for path, table in zip(args.data, tables):
-        report = {"data": path, **evaluate_table(pipeline, table)}
+        report = {"data": path, **evaluate_table(pipeline, table), "skipped": len(table.skipped)}
         reports.append(report)
         if args.out:
             name = pathlib.Path(path.rstrip("/")).stem

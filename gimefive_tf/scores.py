@@ -42,7 +42,8 @@ def find_images(path, layout=None, limit=None):
         candidates = [path] if path.suffix.lower() in IMAGE_EXTENSIONS else []
     else:
         candidates = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-                      and p.is_file()]
+                      and (p.is_file() or p.is_symlink() and not p.exists())]  # links to
+        # nowhere are listed as unreadable
     if not candidates:
         raise GiMeFiveError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {path}")
     sources = sorted(str(p) for p in candidates)[:limit]

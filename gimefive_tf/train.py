@@ -73,7 +73,10 @@ def config_from_args(args):
         try:
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            raise GiMeFiveError(f"--config {path} is not valid YAML: {error}") from None
+            where = getattr(error, "problem_mark", None)
+            line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+            raise GiMeFiveError(f"--config {path} is not valid YAML{line}: "
+                                f"{getattr(error, 'problem', None) or error}") from None
         if not isinstance(values, dict):
             raise GiMeFiveError(f"--config {path} must hold a mapping of options")
     for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data", "limit",

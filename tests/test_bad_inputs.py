@@ -97,6 +97,9 @@ def corpus(tmp_path_factory):
     for index in range(2):
         cv2.imwrite(str(root / "faceless" / f"wall{index}.jpg"), np.full((96, 96, 3), 90, np.uint8))
     (root / "faceless" / "broken.jpg").write_text("not a jpeg")
+    (root / "faceless" / "gone.jpg").symlink_to(root / "nowhere.jpg")  # a link to nothing
+    (root / "photo.mp4").write_bytes(cv2.imencode(".jpg", noise)[1].tobytes())  # named .mp4
+    (root / "broken.yaml").write_text("epochs: [1, 2\nlr: 0.1\n")
     # videos
     (root / "not_a_video.mp4").write_text("no frames here")
     writer = cv2.VideoWriter(str(root / "blank.mp4"), cv2.VideoWriter_fourcc(*"mp4v"), 10,
@@ -177,10 +180,26 @@ def cases(root, model):
          summary(images=2)),
         ("scores faces, JSON", scores_main, tiny + [f"{r}/faceless", "--crop", "face", "--out",
                                                     f"{r}/faceless.csv", "--json"],
-         summary(images=0, skipped=1, without_face=2)),
+         summary(images=0, skipped=2, without_face=2)),
         ("scores faces, text", scores_main, tiny + [f"{r}/faceless", "--crop", "face", "--out",
                                                     f"{r}/faceless_text.csv"],
-         text("1 skipped (unreadable)", "2 without a face")),
+         text("2 skipped (unreadable)", "2 without a face")),
+        ("a link to nowhere in a folder", predict_main, tiny + [f"{r}/faceless", "--json"],
+         lambda out: [row["reason"] for row in json.loads(out)
+                      if row["input"].endswith("gone.jpg")] == [
+             f"{r}/faceless/gone.jpg is not a readable image"] or pytest.fail(out)),
+        ("evaluate lists unreadable images", evaluate_main, tiny + [f"{r}/csv_bom", "--json"],
+         summary(skipped=0)),
+        ("activations of a dense layer", explain_main,
+         ["activations", f"{r}/set/0.jpg", "--crop", "none", "--layer", "logits", "--model",
+          model, "--out", f"{r}/acts"], "no feature map logits"),
+        ("maps into a non-empty folder", explain_main,
+         ["maps", f"{r}/set/0.jpg", "--crop", "none", "--model", model, "--out", str(mine)],
+         "is not empty"),
+        ("a photo named .mp4", video_main, [f"{r}/photo.mp4", "--model", model],
+         "is a still image, not a video"),
+        ("broken YAML config", train_main, [f"{r}/csv_bom", "--config", f"{r}/broken.yaml"],
+         "is not valid YAML (line"),
         ("explain alpha 2", explain_main, ["maps", f"{r}/set", "--alpha", "2"],
          "--alpha: 2 must be at most 1"),
         ("metrics steps 0", explain_main, ["metrics", f"{r}/csv_bom", "--steps", "0"],

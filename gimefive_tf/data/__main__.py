@@ -94,6 +94,9 @@ def stats(args):
                          header=("source", "reason"))
     if args.plot:
         plot_counts(summaries, args.plot)
+    for table in tables:  # every unreadable image, in text and JSON modes alike
+        for source, reason in table.skipped:
+            print(f"skipped {source}: {reason}", file=sys.stderr)
     if args.json:
         print_json(summaries[0] if len(summaries) == 1 else summaries)
         return
@@ -103,8 +106,6 @@ def stats(args):
     rows = [{**s, **s["per_class"], "dropped": sum(s["dropped"].values()) or 0} for s in summaries]
     print(format_table(rows, columns))
     for table in tables:
-        for source, reason in table.skipped[:5]:
-            print(f"skipped {source}: {reason}", file=sys.stderr)
         if table.duplicates():
             print(f"{table.root}: {table.duplicates()} row(s) name an image another row already "
                   "names; they count twice in training", file=sys.stderr)

@@ -13,12 +13,29 @@ def open_video(path):
     """A cv2.VideoCapture for `path`; GiMeFiveError when OpenCV cannot read it."""
     import cv2
 
+    from gimefive_tf.quiet import native_stderr_silenced
+
     if not pathlib.Path(path).is_file():
         raise GiMeFiveError(f"video {path} does not exist")
-    capture = cv2.VideoCapture(str(path))
+    with native_stderr_silenced():  # FFmpeg and OpenCV say why on fd 2; the error line says it
+        capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise GiMeFiveError(f"OpenCV cannot read {path} as a video")
+    if _still_image(path):  # FFmpeg opens a JPEG (whatever its name) as a one-frame video
+        capture.release()
+        raise GiMeFiveError(f"{path} is a still image, not a video; classify it with "
+                            "python -m gimefive_tf.predict")
     return capture
+
+
+def _still_image(path):
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) <= 1
+    except (UnidentifiedImageError, OSError, ValueError):
+        return False
 
 
 def frame_step(capture, every=None, fps=None):

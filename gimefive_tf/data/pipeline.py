@@ -44,9 +44,12 @@ def readable_mask(paths):
         lambda i, p: (i, tf.shape(tf.io.decode_image(tf.io.read_file(p), channels=3,
                                                      expand_animations=False))),
         num_parallel_calls=AUTOTUNE, deterministic=False).ignore_errors()
+    from gimefive_tf.quiet import native_stderr_silenced
+
     ok = np.zeros(len(paths), bool)
-    for index, _ in checked.as_numpy_iterator():
-        ok[index] = True
+    with native_stderr_silenced():  # libjpeg says "Improper call to JPEG library" on fd 2
+        for index, _ in checked.as_numpy_iterator():
+            ok[index] = True
     reasons = ["" if good else "not a readable image (empty, truncated or not an image)"
                for good in ok]
     return ok, reasons

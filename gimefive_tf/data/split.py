@@ -24,7 +24,9 @@ def stratified_split(table, fraction=0.1, seed=0):
     is_validation = np.zeros(len(table), bool)
     is_validation[validation] = True
     if is_validation.all() or not is_validation.any():
-        raise GiMeFiveError(f"a {fraction} split of {len(table)} images leaves one side empty")
+        side = "validation" if not is_validation.any() else "training"
+        raise GiMeFiveError(f"a validation split of {fraction} of {len(table)} images leaves the "
+                            f"{side} side empty; choose another --val-split")
     return table.subset(~is_validation), table.subset(is_validation)
 
 
