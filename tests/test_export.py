@@ -142,3 +142,17 @@ def test_bad_inputs_are_one_clear_line(exported, tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith("error: ") and message in err[0], err
     # the refused export into an existing --out changed nothing there
     assert (os.path.getmtime(saved), (root / "out" / "report.json").read_text()) == before
+
+
+def test_a_version_cut_short_is_replaced_without_overwrite(exported, tmp_path):
+    """A killed export leaves a version folder without saved_model.pb: a rerun replaces it
+    (a whole version, or an existing report, still needs --overwrite)."""
+    root, _ = exported
+    out = tmp_path / "out"
+    cut_short = out / "savedmodel" / "gimefive" / "1"
+    cut_short.mkdir(parents=True)
+    (cut_short / "variables").mkdir()
+    assert export_main(["--model", str(root / "model.keras"), "--out", str(out), "--formats",
+                        "savedmodel", "--json"]) == 0
+    assert (cut_short / "saved_model.pb").is_file()
+    assert not list(cut_short.parent.glob(".*partial"))  # written aside, renamed into place
