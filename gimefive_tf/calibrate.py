@@ -10,7 +10,6 @@ turned by up to 15 degrees; the better one becomes that detector's default. The 
 written beside the model as `<model>.framing.json`, where the face pipeline finds it.
 """
 
-import pathlib
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from gimefive_tf.cli import (
     ArgumentParser, add_data_arguments, add_model_argument, command, finite_float, format_table,
     non_negative_int, print_json, progress, whole_number)
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.outputs import claim_file
 from gimefive_tf.faces import DETECTORS, FRAMINGS
 
 DEFAULT_FACES = 300
@@ -125,10 +125,7 @@ def main(argv=None):
     detectors = [check_detector(d.strip()) for d in args.detectors.split(",") if d.strip()]
     if not detectors:
         raise GiMeFiveError("pass at least one detector")
-    out = pathlib.Path(args.out) if args.out else framing_path(model_file(args.model))
-    if out.exists():
-        raise GiMeFiveError(f"{out} already exists; nothing was overwritten: pass another --out "
-                            "or remove it")
+    out = claim_file(args.out or framing_path(model_file(args.model)))
     model = load_model(args.model)
     table = read_dataset(args.data, layout=args.layout)
     if args.exclude_val:

@@ -6,3 +6,11 @@ class GiMeFiveError(ValueError):
 
     Command-line entry points print it as ``error: <message>`` and exit with status 2.
     """
+
+
+def yaml_problem(error):
+    """A yaml.YAMLError as one line: where (line, column) and what, without PyYAML's
+    multi-line excerpt of the file."""
+    where = getattr(error, "problem_mark", None)
+    line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
+    return f"not valid YAML{line}: {getattr(error, 'problem', None) or error}"

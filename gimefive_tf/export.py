@@ -331,6 +331,16 @@ def build_report(model, artifacts, sample, eval_set=None):
 
 # ----------------------------------------------------------------------------------- CLI
 
+def plain_name(text):
+    """An argparse type: a name that stays one path component (no folders, no dot files)."""
+    import argparse
+    import re
+
+    if not re.fullmatch(r"[A-Za-z0-9_-][A-Za-z0-9._-]*", text):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a plain name (letters, digits, . _ -)")
+    return text
+
+
 def build_parser():
     parser = ArgumentParser(prog="gimefive-export", description=__doc__.split("\n\n")[0])
     add_model_argument(parser)
@@ -341,7 +351,8 @@ def build_parser():
     parser.add_argument("--sample-data", help="faces for the parity report (default: the "
                         "calibration data, else random pixels)")
     parser.add_argument("--eval-data", help="labeled data: accuracy of every artifact")
-    parser.add_argument("--name", default="gimefive", help="model name in paths (gimefive)")
+    parser.add_argument("--name", type=plain_name, default="gimefive",
+                        help="model name in paths (gimefive; letters, digits, . _ -)")
     parser.add_argument("--version", type=positive_int, default=1, help="SavedModel version (1)")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an existing export of this name and version")

@@ -16,7 +16,7 @@ import yaml
 
 from gimefive_tf.cli import (
     ArgumentParser, add_data_arguments, command, finite_float, fraction, non_negative_int, positive_int, print_json)
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.errors import GiMeFiveError, yaml_problem
 from gimefive_tf.models.presets import available
 from gimefive_tf.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
 
@@ -73,10 +73,7 @@ def config_from_args(args):
         try:
             values = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as error:
-            where = getattr(error, "problem_mark", None)
-            line = f" (line {where.line + 1}, column {where.column + 1})" if where else ""
-            raise GiMeFiveError(f"--config {path} is not valid YAML{line}: "
-                                f"{getattr(error, 'problem', None) or error}") from None
+            raise GiMeFiveError(f"--config {path} is {yaml_problem(error)}") from None
         if not isinstance(values, dict):
             raise GiMeFiveError(f"--config {path} must hold a mapping of options")
     for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data", "limit",

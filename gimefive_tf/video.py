@@ -29,6 +29,7 @@ CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "tracked", "emot
 COLORS = {"happiness": (40, 200, 40), "surprise": (230, 200, 20), "sadness": (60, 90, 230),
           "anger": (230, 40, 40), "disgust": (140, 70, 200), "fear": (240, 140, 30)}
 EXPLAIN_CHOICES = ("gradcam", "gradcam++", "layercam", "none")
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")  # what the mp4v writer fills
 
 
 class VideoAnalyzer:
@@ -143,8 +144,11 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
     height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
     writer = None
     if writer_path:
-        writer = cv2.VideoWriter(str(writer_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
-                                 (width, height))
+        from gimefive_tf.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():  # OpenCV explains a refusal on fd 2; one line says it
+            writer = cv2.VideoWriter(str(writer_path), cv2.VideoWriter_fourcc(*"mp4v"), fps,
+                                     (width, height))
         if not writer.isOpened():
             raise GiMeFiveError(f"cannot write a video to {writer_path}")
     handle = open(csv_path, "w", newline="") if csv_path else None
@@ -291,6 +295,8 @@ def main(argv=None):
     csv_path = args.csv or (str(pathlib.Path(args.out).with_suffix(".csv")) if args.out else None)
     plot_path = args.plot or (str(pathlib.Path(csv_path).with_suffix(".png")) if csv_path
                               else None)
+    if args.out and pathlib.Path(args.out).suffix.lower() not in VIDEO_SUFFIXES:
+        raise GiMeFiveError(f"--out {args.out}: name a video file ({', '.join(VIDEO_SUFFIXES)})")
     for path, option in ((args.out, "--out"), (csv_path, "--csv"), (plot_path, "--plot")):
         if path:
             claim_file(path, args.overwrite, option)

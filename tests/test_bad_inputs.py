@@ -19,6 +19,7 @@ from gimefive_tf.export import main as export_main
 from gimefive_tf.predict import main as predict_main
 from gimefive_tf.scores import main as scores_main
 from gimefive_tf.train import main as train_main
+from gimefive_tf.tune import main as tune_main
 from gimefive_tf.video import main as video_main
 
 
@@ -198,6 +199,14 @@ def cases(root, model):
          "is not empty"),
         ("a photo named .mp4", video_main, [f"{r}/photo.mp4", "--model", model],
          "is a still image, not a video"),
+        ("export name with a folder", export_main, tiny + ["--out", f"{r}/e", "--name",
+                                                           "../../evil"], "must be a plain name"),
+        ("merge one dataset twice", data_main, ["merge", f"{r}/csv_bom", f"{r}/csv_bom/",
+                                                "--out", f"{r}/m"], "given more than once"),
+        ("video --out not a video", video_main, [f"{r}/blank.mp4", "--out", f"{r}/v.txt"],
+         "name a video file"),
+        ("broken YAML search space", tune_main, [f"{r}/csv_bom", "--space", f"{r}/broken.yaml"],
+         "not valid YAML (line"),
         ("broken YAML config", train_main, [f"{r}/csv_bom", "--config", f"{r}/broken.yaml"],
          "is not valid YAML (line"),
         ("explain alpha 2", explain_main, ["maps", f"{r}/set", "--alpha", "2"],

@@ -7,6 +7,7 @@ from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, command, format_table, fraction, non_negative_int,
     positive_float, positive_int, print_json, progress)
 from gimefive_tf.data.readers import FER2013_USAGES, LAYOUTS, read_dataset
+from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
 
@@ -161,6 +162,10 @@ def export_csv(args):
 def merge(args):
     from gimefive_tf.data.tools import merge_to_csv_layout
 
+    resolved = [pathlib.Path(p).resolve() for p in args.paths]
+    twice = sorted({str(p) for p in args.paths if resolved.count(pathlib.Path(p).resolve()) > 1})
+    if twice:
+        raise GiMeFiveError(f"{', '.join(twice)} given more than once; merge each dataset once")
     tables = [_reshaped(args, p) for p in args.paths]
     bar = lambda items, total: progress(items, "merging", total=total)
     target, count = merge_to_csv_layout(tables, args.out, args.size, progress=bar)

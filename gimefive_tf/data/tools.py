@@ -98,7 +98,9 @@ def merge_to_csv_layout(tables, out, image_size=64, progress=None):
     rows = []
     try:
         for number, table in enumerate(tables):
-            name = pathlib.Path(table.root).stem or f"source{number}"
+            name = pathlib.Path(table.root).stem or "source"
+            if (partial / name).exists():  # two datasets in folders of the same name
+                name = f"{name}{number}"
             exported = export_to_csv_layout(table, partial / name, image_size,
                                             prefix=f"{name}_", progress=progress)
             for split, (_, items) in exported.items():

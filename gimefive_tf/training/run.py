@@ -346,7 +346,8 @@ def _inference_part(model):
 
 
 def _write_skipped(run, tables):
-    rows = ["source,reason"] + [f"{s},{r}" for t in tables for s, r in t.skipped]
+    skipped = dict(item for t in tables for item in t.skipped)  # splits of one read share it
+    rows = ["source,reason"] + [f"{s},{r}" for s, r in skipped.items()]
     write_text(run / "skipped_images.csv", "\n".join(rows) + "\n")
     count = len(rows) - 1
     if count:

@@ -9,7 +9,7 @@ import pathlib
 import yaml
 
 from gimefive_tf.choices import ACTIVATIONS, POOLINGS
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.errors import GiMeFiveError, yaml_problem
 
 ORACLE_NAMES = ("grid", "random", "bayesian", "hyperband")  # KerasTuner's search strategies
 
@@ -40,7 +40,7 @@ def load_space(path):
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as error:
-        raise GiMeFiveError(f"{path}: not valid YAML: {error}") from None
+        raise GiMeFiveError(f"{path}: {yaml_problem(error)}") from None
     if root is None or not isinstance(root, yaml.MappingNode):
         raise GiMeFiveError(f"{path}: a search space is a mapping of name: [choices]")
     space = {}
