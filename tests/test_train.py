@@ -230,3 +230,16 @@ def test_model_means_a_trained_model_to_start_from(dataset, tmp_path, capsys):
                              "--model", str(first / "best.keras")]) == 0
     saved = yaml.safe_load((second / "config.yaml").read_text())
     assert saved["init_from"] == str(first / "best.keras") and saved["model"] == "gimefive"
+
+
+def test_a_rerun_with_more_epochs_stretches_the_cosine(dataset, tmp_path):
+    """The cosine restored from last.keras would end where the first run's --epochs said; a
+    rerun with a new --epochs decays over the new length instead."""
+    out = str(tmp_path / "run")
+    cosine = TINY + ["--data", dataset, "--schedule", "cosine", "--lr", "0.01", "--out", out]
+    assert run_train(cosine + ["--epochs", "1"]) == 0
+    assert run_train(cosine + ["--epochs", "4"]) == 0
+    rates = pd.read_csv(f"{out}/history.csv")["learning_rate"].tolist()
+    steps = 3  # 18 training images, batch 8
+    expected = [0.005 * (1 + np.cos(np.pi * epoch * steps / (4 * steps))) for epoch in (2, 3)]
+    assert rates[1:3] == pytest.approx(expected, abs=1e-6)  # logged after each epoch

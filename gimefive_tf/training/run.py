@@ -294,6 +294,10 @@ def _train_in(run, resuming, config, train_table, val_table, test_table, verbose
         augmentation = image_augmentation(augment, image_size, seed=config.seed)
         training_model = with_augmentation(inference_model, augmentation)
         compile_for_training(training_model, config, steps_per_epoch)
+    if resuming:  # a rerun with another --epochs stretches the cosine to the new end
+        schedule = getattr(training_model.optimizer, "_learning_rate", None)  # Keras keeps it
+        if isinstance(schedule, keras.optimizers.schedules.CosineDecay):      # privately
+            schedule.decay_steps = config.epochs * steps_per_epoch
     done = int(training_model.optimizer.iterations.numpy()) // steps_per_epoch if resuming else 0
     history = run.read_history()[:done]
     stream, _ = training_stream(train_table, config.batch_size, image_size, seed=config.seed,
