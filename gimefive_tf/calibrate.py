@@ -111,6 +111,7 @@ def build_parser():
     parser.add_argument("--seed", type=non_negative_int, default=0)
     parser.add_argument("--out", help="calibration JSON (default: <model>.framing.json beside "
                                       "the model; an existing file is never overwritten)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     parser.add_argument("--json", action="store_true", help="print the calibration as JSON")
     return parser
 
@@ -125,7 +126,7 @@ def main(argv=None):
     detectors = [check_detector(d.strip()) for d in args.detectors.split(",") if d.strip()]
     if not detectors:
         raise GiMeFiveError("pass at least one detector")
-    out = claim_file(args.out or framing_path(model_file(args.model)))
+    out = claim_file(args.out or framing_path(model_file(args.model)), args.overwrite)
     model = load_model(args.model)
     table = read_dataset(args.data, layout=args.layout)
     if args.exclude_val:

@@ -94,14 +94,10 @@ def analytic_cam(model, pixels, method, layer):
     import keras
     import tensorflow as tf
 
-    from gimefive_tf.layers import ConvBlock
-
     after = model.layers[[l.name for l in model.layers].index(layer) + 1:]
-    supported = (keras.layers.Dense, keras.layers.Dropout, keras.layers.GlobalAveragePooling2D,
-                 keras.layers.MaxPooling2D, ConvBlock)
-    if not after or not isinstance(after[-1], keras.layers.Dense) or not all(
-            isinstance(l, supported) and (not isinstance(l, ConvBlock) or _plain_block(l))
-            for l in after):
+    if not after or not isinstance(after[-1], keras.layers.Dense) or \
+            after[-1].activation is not keras.activations.linear or not all(
+                _backward_known(l, l is after[-1]) for l in after):
         raise GiMeFiveError("tflite-cam needs a GiMeFive-style head (conv blocks, max pooling, "
                             "global average pooling, dense layers) after the explained layer")
     probe = keras.Model(model.inputs, [model.get_layer(layer).output] + [l.output for l in after])
@@ -114,9 +110,21 @@ def analytic_cam(model, pixels, method, layer):
                                                       pixels.shape[1:3])
 
 
-def _plain_block(block):
-    return block.convs == 1 and block.pool is None and block.drop is None \
-        and block.activation == "relu" and block.strides == 1
+def _backward_known(layer, last):
+    """Whether _backward writes out this layer's backward pass exactly."""
+    import keras
+
+    from gimefive_tf.layers import ConvBlock
+
+    if isinstance(layer, keras.layers.Dense):
+        return last or layer.activation is keras.activations.relu
+    if isinstance(layer, keras.layers.MaxPooling2D):
+        return tuple(layer.pool_size) == tuple(layer.strides) == (2, 2) and all(
+            side % 2 == 0 for side in layer.input.shape[1:3])
+    if isinstance(layer, ConvBlock):
+        return layer.convs == 1 and layer.pool is None and layer.drop is None \
+            and layer.activation == "relu" and layer.strides == 1
+    return isinstance(layer, (keras.layers.Dropout, keras.layers.GlobalAveragePooling2D))
 
 
 def _backward(layer, inputs, output, grad):
@@ -129,9 +137,12 @@ def _backward(layer, inputs, output, grad):
     if isinstance(layer, keras.layers.GlobalAveragePooling2D):
         height, width = inputs.shape[1:3]
         return tf.zeros_like(inputs) + grad[:, None, None, :] / (height * width)
-    if isinstance(layer, keras.layers.MaxPooling2D):
-        spread = lambda x: tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)
-        return spread(grad) * tf.cast(tf.equal(inputs, spread(output)), grad.dtype)
+    if isinstance(layer, keras.layers.MaxPooling2D):  # to the first maximum of each window,
+        blocks = tf.nn.space_to_depth(inputs, 2)        # as autodiff's MaxPoolGrad does
+        shape = tf.concat([tf.shape(blocks)[:3], [4, inputs.shape[-1]]], 0)
+        first = tf.one_hot(tf.argmax(tf.reshape(blocks, shape), axis=3), 4, axis=3)
+        routed = first * grad[:, :, :, None, :]
+        return tf.nn.depth_to_space(tf.reshape(routed, tf.shape(blocks)), 2)
     if isinstance(layer, keras.layers.Dropout):
         return grad
     grad = grad * tf.cast(output > 0, grad.dtype)  # a conv block: ReLU, batch norm, conv

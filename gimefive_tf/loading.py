@@ -27,7 +27,7 @@ def shipped_models():
         path = SHIPPED_MODELS[name]
         if path.is_file():
             rows.append({"name": name, "default": name == DEFAULT_MODEL, "file": str(path),
-                         "size_mb": round(path.stat().st_size / 2 ** 20, 1),
+                         "size_mb": round(path.stat().st_size / 1e6, 1),
                          "data": entry["data"], "val_accuracy": entry["val_accuracy"],
                          "card": str(PRETRAINED_DIR / entry["card"])})
     return rows

@@ -15,10 +15,12 @@ import sys
 import yaml
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_data_arguments, command, finite_float, fraction, non_negative_int, positive_int, print_json)
+    ArgumentParser, add_data_arguments, command, finite_float, fraction, non_negative_int,
+    positive_int, print_json)
 from gimefive_tf.errors import GiMeFiveError, yaml_problem
 from gimefive_tf.models.presets import available
 from gimefive_tf.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
+
 
 def build_parser():
     parser = ArgumentParser(

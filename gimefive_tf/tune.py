@@ -10,7 +10,8 @@ import os
 import pathlib
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_data_arguments, command, fraction, non_negative_int, positive_int, print_json, progress)
+    ArgumentParser, add_data_arguments, command, fraction, non_negative_int, positive_int,
+    print_json, progress)
 from gimefive_tf.tuning.space import ORACLE_NAMES, SPACES_DIR
 
 

@@ -268,7 +268,7 @@ def build_parser():
 
     parser.add_argument("--explain", choices=EXPLAIN_CHOICES, default=DEFAULT_METHOD,
                         help=f"heatmap blended on each face (default {DEFAULT_METHOD}, the "
-                             "library's most faithful default) or none")
+                             "library's default explanation) or none")
     parser.add_argument("--every", type=positive_int, default=1, help="analyse every K-th frame (1)")
     parser.add_argument("--search-every", type=positive_int, default=5, metavar="K",
                         help="search the whole frame every K analysed frames, follow known "

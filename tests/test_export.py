@@ -156,3 +156,17 @@ def test_a_version_cut_short_is_replaced_without_overwrite(exported, tmp_path):
                         "savedmodel", "--json"]) == 0
     assert (cut_short / "saved_model.pb").is_file()
     assert not list(cut_short.parent.glob(".*partial"))  # written aside, renamed into place
+
+
+@pytest.mark.parametrize("method, layer", [("layercam", "stage4_conv"), ("gradcam", "stage5_conv"),
+                                           ("gradcam", "stage4_conv")])
+def test_the_phone_backward_pass_equals_autodiff(exported, method, layer):
+    """tflite-cam's backward pass in forward ops (ReLU masks, max pooling routed to each
+    window's first maximum, transposed convolutions) gives autodiff's maps exactly."""
+    from gimefive_tf.export import analytic_cam, cam_in_graph
+
+    _, model = exported
+    pixels = tf.constant(np.random.default_rng(4).integers(0, 256, (3, 64, 64, 3)), tf.float32)
+    _, phone = analytic_cam(model, pixels, method, layer)
+    np.testing.assert_allclose(phone.numpy(), cam_in_graph(model, pixels, method, layer).numpy(),
+                               atol=1e-5)

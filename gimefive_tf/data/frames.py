@@ -28,12 +28,15 @@ def open_video(path):
     return capture
 
 
+PHOTO_FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF"}
+
+
 def _still_image(path):
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) <= 1
+        with Image.open(path) as image:  # Pillow also opens raw MPEG streams: photos only
+            return image.format in PHOTO_FORMATS and getattr(image, "n_frames", 1) <= 1
     except (UnidentifiedImageError, OSError, ValueError):
         return False
 

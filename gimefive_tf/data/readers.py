@@ -82,6 +82,8 @@ class LabeledImages:
 
     def sample(self, limit, seed=0):
         """At most `limit` rows, a seeded random subset kept in table order (None: all)."""
+        if limit is not None and limit < 1:
+            raise GiMeFiveError(f"limit={limit!r} is not allowed; use an integer >= 1")
         if limit is None or limit >= len(self):
             return self
         return self.subset(np.sort(np.random.default_rng(seed).permutation(len(self))[:limit]))

@@ -46,7 +46,8 @@ def build_parser():
     maps = verb("maps", "heatmap overlays for images")
     maps.add_argument("--method", choices=list(METHODS), default=DEFAULT_METHOD)
     maps.add_argument("--target", help="explain this emotion (default: the predicted one)")
-    maps.add_argument("--layer", help="feature map to explain (default: the last conv stage)")
+    maps.add_argument("--layer", help="feature map to explain (default: the method's own: "
+                                      "stage4_conv for layercam, stage5_conv for gradcam)")
     maps.add_argument("--alpha", type=finite_float(0, 1), default=0.4, help="heatmap opacity (0.4)")
     maps.add_argument("--out", default="explanations", help="folder for PNGs (explanations)")
     maps.add_argument("--overwrite", action="store_true", help="write into a non-empty --out")
@@ -62,8 +63,8 @@ def build_parser():
     metrics.add_argument("--methods", default="gradcam,gradcam++,layercam",
                          help="comma-separated methods (gradcam,gradcam++,layercam); 'default' "
                               f"is the default explanation ({DEFAULT_METHOD})")
-    metrics.add_argument("--layer", help="feature map the CAM methods explain (default: the "
-                                         "default explanation's)")
+    metrics.add_argument("--layer", help="feature map the CAM methods explain (default: each "
+                                         "method's own)")
     metrics.add_argument("--steps", type=positive_int, default=16, help="deletion/insertion steps (16)")
     metrics.add_argument("--sanity", action="store_true",
                          help="also run the model-randomization check on the first method")

@@ -3,7 +3,8 @@
 `Explainer` owns what all methods share: a private clone of the model (the caller's model is
 never touched), target selection (the predicted class by default), batching, resizing to the
 input resolution and per-image normalization. Class-activation methods subclass `CamExplainer`
-and override one hook, `channel_weights`: how the feature map's channels are weighted.
+(the feature map, mirror views, a traced forward-and-backward pass); the Grad-CAM family
+computes its maps with tf-keras-vis (explain/methods.py), CAM through `channel_weights`.
 """
 
 import numpy as np
@@ -207,10 +208,6 @@ class CamExplainer(Explainer):
         activations, gradients, logits, targets = self.activations_and_gradients(images, targets)
         return self._combine(activations, gradients, images, targets.numpy()), \
             targets.numpy(), logits.numpy()
-
-    def raw_maps(self, images, targets):
-        activations, gradients, _, targets = self.activations_and_gradients(images, targets)
-        return self._combine(activations, gradients, images, targets.numpy())
 
     def _combine(self, activations, gradients, images, targets):
         import tensorflow as tf

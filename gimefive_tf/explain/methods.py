@@ -69,9 +69,6 @@ class VisCam(CamExplainer):
         return (np.asarray(maps)[:count], np.asarray(seen["targets"], np.int64),
                 np.asarray(seen["decision"]))
 
-    def raw_maps(self, images, targets):
-        return self.explain_batch(images, targets)[0]
-
     def _traced_batch(self, images, target):
         """The same maps from one traced graph (the tests hold them equal to tf-keras-vis's)."""
         import tensorflow as tf
@@ -91,6 +88,8 @@ class GradCam(VisCam):
     name = "gradcam"
     visualization = "gradcam.Gradcam"
 
+
+DEFAULT_METHOD = "layercam"  # explain, video --explain, the server and the export, unless told
 
 # Default layers, from `benchmarks/explain_faithfulness.py` on 200 validation faces (model
 # card): Grad-CAM is most faithful on the last stage (4x4), as the paper used it; Grad-CAM++,
@@ -158,9 +157,6 @@ class ScoreCam(CamExplainer):
                     batch_size=self.batch_size, expand_cam=False, normalize_cam=False)[0])
         return np.stack(maps), targets, tf.convert_to_tensor(decision).numpy()
 
-    def raw_maps(self, images, targets):
-        return self.explain_batch(images, targets)[0]
-
 
 class FasterScoreCam(ScoreCam):
     """Faster Score-CAM: Score-CAM over the 32 channels with the largest spatial variance."""
@@ -220,13 +216,11 @@ class SmoothGrad(Saliency):
     smooth_samples = 20
 
 
-DEFAULT_METHOD = "layercam"  # explain, video --explain, the server and the export, unless told
-
 METHODS = {cls.name: cls for cls in (GradCam, GradCamPlusPlus, ScoreCam, FasterScoreCam, LayerCam,
                                      Saliency, SmoothGrad, Cam)}
 
 
-def make_explainer(model, method="gradcam", layer=None, batch_size=64):
+def make_explainer(model, method=DEFAULT_METHOD, layer=None, batch_size=64):
     """An Explainer for `method` (one of METHODS) bound to a private clone of `model`."""
     if method not in METHODS:
         raise GiMeFiveError(f"method={method!r} is not allowed; choose one of "
@@ -236,11 +230,12 @@ def make_explainer(model, method="gradcam", layer=None, batch_size=64):
     return METHODS[method](model, layer=layer, batch_size=batch_size)
 
 
-def heatmaps(model, images, method="gradcam", target=None, layer=None, batch_size=64):
+def heatmaps(model, images, method=DEFAULT_METHOD, target=None, layer=None, batch_size=64):
     """(N, H, W) float heatmaps in [0, 1] at input resolution (a single image gives (H, W)).
 
     target: None (each image's predicted class), one emotion (name or index) for all, or one per
-    image. layer: the feature map for CAM methods (default: the last conv stage).
+    image. layer: the feature map for CAM methods (default: the method's own stage: stage4_conv
+    for layercam, stage5_conv for gradcam).
     """
     maps, _ = make_explainer(model, method, layer, batch_size)(images, target)
     return maps

@@ -97,7 +97,8 @@ def check_image(data):
 
 
 def overlay_png(crop, heatmap, side=128):
-    """The crop with its Grad-CAM laid over it, as base64 PNG (what the web page draws)."""
+    """The crop with its heatmap (the default explanation) laid over it, as base64 PNG (what
+    the web page draws)."""
     import cv2
 
     from gimefive_tf.explain.visualize import blend
