@@ -128,7 +128,7 @@ def demo_image():
 def collect_inputs(paths, limit=None):
     """[(name, pixels or None)]: the demo photo, or every image file under the given paths
     (folders in file-name order; the first `limit` of them when given)."""
-    from gimefive_tf.data.readers import IMAGE_EXTENSIONS
+    from gimefive_tf.data.readers import IMAGE_EXTENSIONS, image_files
 
     if not paths:
         return [demo_image()]
@@ -136,8 +136,7 @@ def collect_inputs(paths, limit=None):
     found = []
     for path in map(pathlib.Path, paths):
         if path.is_dir():
-            images = sorted(p for p in path.rglob("*") if p.suffix.lower() in photos
-                            and (p.is_file() or p.is_symlink() and not p.exists()))
+            images = image_files(path, photos)
             if not images:
                 raise GiMeFiveError(f"no images in {path}")
             found += [(str(p), None) for p in images]

@@ -71,13 +71,13 @@ def format_table(rows, columns):
 
 
 def _model_help():
-    from gimefive_tf.loading import shipped_models
+    from gimefive_tf.loading import DEFAULT_MODEL, SHIPPED, shipped_models
 
     names = ", ".join(f"{row['name']} ({row['data']}"
                       + (f", {100 * row['val_accuracy']:.1f}%% on its validation split"
                          if row["val_accuracy"] else "") + ")" for row in shipped_models())
     return (f"a .keras model, or a shipped model's name: {names or 'none installed'}; default: "
-            "the shipped RAF-DB model")
+            f"the shipped {SHIPPED[DEFAULT_MODEL]['data']} model ({DEFAULT_MODEL})")
 
 
 MODEL_HELP = _model_help()

@@ -17,7 +17,7 @@ from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json,
     progress)
 from gimefive_tf.choices import LAYOUTS
-from gimefive_tf.data.readers import IMAGE_EXTENSIONS
+from gimefive_tf.data.readers import IMAGE_EXTENSIONS, image_files
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, claim_file
 from gimefive_tf.labels import EMOTIONS
@@ -41,9 +41,7 @@ def find_images(path, layout=None, limit=None):
     if path.is_file():
         candidates = [path] if path.suffix.lower() in IMAGE_EXTENSIONS else []
     else:
-        candidates = [p for p in path.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-                      and (p.is_file() or p.is_symlink() and not p.exists())]  # links to
-        # nowhere are listed as unreadable
+        candidates = image_files(path)
     if not candidates:
         raise GiMeFiveError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {path}")
     sources = sorted(str(p) for p in candidates)[:limit]

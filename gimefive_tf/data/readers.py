@@ -31,6 +31,13 @@ SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 
 
+def image_files(folder, extensions=IMAGE_EXTENSIONS):
+    """Every image file under `folder` (recursive, sorted), links to nowhere included so that
+    they are listed as unreadable rather than silently missing."""
+    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.suffix.lower() in extensions
+                  and (p.is_file() or p.is_symlink() and not p.exists()))
+
+
 @dataclasses.dataclass
 class LabeledImages:
     """A dataset as one table.
