@@ -49,7 +49,7 @@ def main():
     with tempfile.TemporaryDirectory() as folder:
         clip = pathlib.Path(folder) / "clip.avi"
         make_clip(clip, args.frames)
-        for explain in ("none", "gradcam"):
+        for explain in ("none", "gradcam", "layercam"):
             analyzer = VideoAnalyzer(FacePipeline(
                 model, explain=None if explain == "none" else explain, batch_size=4,
                 max_side=VIDEO_DETECTION_SIDE, mirror=False))
