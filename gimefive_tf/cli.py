@@ -109,12 +109,13 @@ def add_data_arguments(parser, what="labeled dataset: a folder in any layout or 
 def _merge_data(parser, args):
     positional = args.data if isinstance(args.data, list) else [args.data] if args.data else []
     data = positional + (args.data_option or [])
-    del args.data_option
-    if not data and args.data_required:
+    several, required = args.data_several, args.data_required
+    del args.data_option, args.data_several, args.data_required  # parsing state, not options
+    if not data and required:
         parser.error("no data given: pass DATA, a dataset folder or labels CSV")
-    if len(data) > 1 and not args.data_several:
+    if len(data) > 1 and not several:
         parser.error(f"one DATA is read here, not {len(data)}: {', '.join(data)}")
-    args.data = data if args.data_several else (data[0] if data else None)
+    args.data = data if several else (data[0] if data else None)
 
 
 def add_face_arguments(parser, crop_help=None):

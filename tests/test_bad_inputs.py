@@ -84,6 +84,8 @@ def corpus(tmp_path_factory):
     paths["semicolon"] = labels("semicolon", "0.jpg;0\n1.jpg;1\n")
     paths["unknown"] = labels("unknown", "0.jpg,0\n1.jpg,9\n")
     paths["missing_file"] = labels("missing_file", "0.jpg,0\nnope.jpg,1\n")
+    paths["unreadable"] = labels("unreadable", "0.jpg,0\n1.jpg,1\nbroken.jpg,2\n")
+    (root / "csv_unreadable" / "broken.jpg").write_text("not a jpeg")
     pixels = " ".join(["7"] * 2304)
     (root / "fer").mkdir()
     (root / "fer" / "fer2013.csv").write_text(
@@ -189,8 +191,8 @@ def cases(root, model):
          lambda out: [row["reason"] for row in json.loads(out)
                       if row["input"].endswith("gone.jpg")] == [
              f"{r}/faceless/gone.jpg is not a readable image"] or pytest.fail(out)),
-        ("evaluate lists unreadable images", evaluate_main, tiny + [f"{r}/csv_bom", "--json"],
-         summary(skipped=0)),
+        ("evaluate lists unreadable images", evaluate_main,
+         tiny + [f"{r}/csv_unreadable", "--json"], summary(images=2, skipped=1)),
         ("activations of a dense layer", explain_main,
          ["activations", f"{r}/set/0.jpg", "--crop", "none", "--layer", "logits", "--model",
           model, "--out", f"{r}/acts"], "no feature map logits"),

@@ -47,6 +47,14 @@ def resolve_targets(target, logits):
     return np.full(count, _one_target(target), np.int64)
 
 
+def target_ids(target, count):
+    """resolve_targets before the logits exist: -1 (the prediction, picked in the graph) when
+    `target` is None."""
+    if target is None:
+        return np.full(count, -1, np.int64)
+    return resolve_targets(target, np.zeros((count, 0)))
+
+
 def _one_target(target):
     index = label_id(target)
     if index is None:
@@ -202,9 +210,7 @@ class CamExplainer(Explainer):
         return activations[:count], tape.gradient(score, activations)[:count], decision, targets
 
     def explain_batch(self, images, target):
-        count = len(images)
-        targets = np.full(count, -1, np.int64) if target is None else \
-            resolve_targets(target, np.zeros((count, 0)))
+        targets = target_ids(target, len(images))
         activations, gradients, logits, targets = self.activations_and_gradients(images, targets)
         return self._combine(activations, gradients, images, targets.numpy()), \
             targets.numpy(), logits.numpy()

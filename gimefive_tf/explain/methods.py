@@ -13,7 +13,7 @@ import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.base import (
-    IN_GRAPH_METHODS, CamExplainer, Explainer, combine_cam, resolve_targets)
+    IN_GRAPH_METHODS, CamExplainer, Explainer, combine_cam, resolve_targets, target_ids)
 
 
 class VisCam(CamExplainer):
@@ -41,8 +41,8 @@ class VisCam(CamExplainer):
     def explain_batch(self, images, target):
         import tensorflow as tf
 
-        if self.realtime and self.name in IN_GRAPH_METHODS:
-            return self._traced_batch(images, target)
+        if self.realtime and self.name in IN_GRAPH_METHODS:  # the traced graph of CamExplainer
+            return super().explain_batch(images, target)
         count = len(images)
         given = None if target is None else resolve_targets(target, np.zeros((count, 0)))
         views = np.concatenate([images, images[:, :, ::-1]]) if self.mirror else images
@@ -69,17 +69,11 @@ class VisCam(CamExplainer):
         return (np.asarray(maps)[:count], np.asarray(seen["targets"], np.int64),
                 np.asarray(seen["decision"]))
 
-    def _traced_batch(self, images, target):
-        """The same maps from one traced graph (the tests hold them equal to tf-keras-vis's)."""
+    def _combine(self, activations, gradients, images, targets):
+        """The realtime path's maps: tf-keras-vis's formula as graph ops (tests hold them equal)."""
         import tensorflow as tf
 
-        count = len(images)
-        targets = np.full(count, -1, np.int64) if target is None else \
-            resolve_targets(target, np.zeros((count, 0)))
-        activations, gradients, decision, targets = self.activations_and_gradients(images,
-                                                                                   targets)
-        maps = tf.nn.relu(combine_cam(self.name, activations, gradients))
-        return maps.numpy(), targets.numpy(), decision.numpy()
+        return tf.nn.relu(combine_cam(self.name, activations, gradients)).numpy()
 
 
 class GradCam(VisCam):
@@ -137,13 +131,10 @@ class ScoreCam(CamExplainer):
         self.model.predict = functools.partial(self.model.predict, verbose=0)
 
     def explain_batch(self, images, target):
-        import tensorflow as tf
         from tf_keras_vis.utils.scores import CategoricalScore
 
-        count = len(images)
-        given = np.full(count, -1, np.int64) if target is None else \
-            resolve_targets(target, np.zeros((count, 0)))
-        _, _, decision, targets = self.activations_and_gradients(images, given)
+        _, _, decision, targets = self.activations_and_gradients(
+            images, target_ids(target, len(images)))
         targets = targets.numpy()
         channels = self.feature_model.outputs[0].shape[-1]
         channels = min(self.max_channels or channels, channels)
@@ -155,7 +146,7 @@ class ScoreCam(CamExplainer):
                     CategoricalScore([int(chosen)]), image[None], penultimate_layer=self.layer,
                     seek_penultimate_conv_layer=False, max_N=channels,
                     batch_size=self.batch_size, expand_cam=False, normalize_cam=False)[0])
-        return np.stack(maps), targets, tf.convert_to_tensor(decision).numpy()
+        return np.stack(maps), targets, decision.numpy()
 
 
 class FasterScoreCam(ScoreCam):
