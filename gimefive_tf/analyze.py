@@ -160,7 +160,8 @@ class FacePipeline:
     max_side: search pictures scaled down to this side (video); None: full size.
     classifier: crops -> (probabilities, heatmaps or None, targets or None) in place of the
     in-process model (the server's batched signatures); `model` then only names the model
-    whose framing calibration applies, and `size` is the crops' side.
+    whose framing calibration applies, and `size` is the crops' side. False: no classifier,
+    only `faces` (batch, where Beam's RunInference classifies the crops).
     mirror: decide on each crop and its mirror image together (their mean probabilities; a
     Grad-CAM map explains that decision on the crop as given), in the same forward pass. A face
     cut from a photo is never framed quite like the training faces, and the mirror view averages
@@ -234,6 +235,8 @@ class FacePipeline:
         """(probabilities (N, 6), heatmaps (N, size, size) and explained classes, or None and
         None): one forward pass per batch of crops."""
         crops = np.asarray(crops)
+        if self._classifier is False:
+            raise GiMeFiveError("this FacePipeline finds faces only (classifier=False)")
         if not len(crops):
             return np.zeros((0, len(EMOTIONS)), np.float32), None, None
         if self._classifier is not None and self.mirror:

@@ -83,9 +83,14 @@ def _model_help():
 MODEL_HELP = _model_help()
 
 
-def add_model_argument(parser):
-    """--model, meaning the same in every command that uses a trained model."""
-    parser.add_argument("--model", metavar="PATH.keras|NAME", help=MODEL_HELP)
+def add_model_argument(parser, savedmodel=False):
+    """--model, meaning the same in every command that uses a trained model (`savedmodel`: an
+    export's SavedModel folder is taken too)."""
+    if savedmodel:
+        parser.add_argument("--model", metavar="PATH.keras|NAME|DIR", help=MODEL_HELP +
+                            "; or an export's savedmodel/<name>/ folder")
+    else:
+        parser.add_argument("--model", metavar="PATH.keras|NAME", help=MODEL_HELP)
 
 
 def add_data_arguments(parser, what="labeled dataset: a folder in any layout or a labels CSV",

@@ -1,10 +1,11 @@
 """`python -m gimefive_tf.scores PATH`: per-image classification scores, the paper's Table 3.
 
 Writes `filepath,happiness,surprise,sadness,anger,disgust,fear`, one row per image, softmax
-probabilities rounded to 2 decimals, sorted by path. PATH is a folder (walked recursively) or a
-labels CSV / fer2013.csv. Images are face crops by default; `--crop face` treats them as photos
-(the library's face pipeline: every face gets a row, with `face,x,y,w,h` columns, and a photo
-without a face is listed as skipped). Unreadable files are reported and skipped, never fatal.
+probabilities rounded to 2 decimals (`--digits`), sorted by path. PATH is a folder (walked
+recursively) or a labels CSV / fer2013.csv. Images are face crops by default; `--crop face`
+treats them as photos (the library's face pipeline: every face gets a row, with `face,x,y,w,h`
+columns, and a photo without a face is listed as skipped). Unreadable files are reported and
+skipped, never fatal.
 """
 
 import csv
@@ -66,9 +67,9 @@ def load_pixels(sources, pixels, image_size):
     return np.concatenate([batch for batch in dataset.as_numpy_iterator()])
 
 
-def write_scores(path, sources, probabilities, boxes=None):
-    """The Table 3 CSV, sorted by path, probabilities rounded to 2 decimals; with `boxes`
-    ((face, [x, y, w, h]) per row) a face index and box follow the path."""
+def write_scores(path, sources, probabilities, boxes=None, digits=2):
+    """The Table 3 CSV, sorted by path, probabilities rounded to `digits` decimals; with
+    `boxes` ((face, [x, y, w, h]) per row) a face index and box follow the path."""
     order = np.argsort(np.asarray(sources, dtype=object).astype(str), kind="stable")
     with atomic_path(path) as temporary, open(temporary, "w", newline="") as handle:
         writer = csv.writer(handle)
@@ -76,7 +77,7 @@ def write_scores(path, sources, probabilities, boxes=None):
         for index in order:
             where = [boxes[index][0], *boxes[index][1]] if boxes is not None else []
             writer.writerow([sources[index]] + where +
-                            [f"{p:.2f}" for p in probabilities[index]])
+                            [f"{p:.{digits}f}" for p in probabilities[index]])
 
 
 def build_parser():
@@ -94,6 +95,8 @@ def build_parser():
                              "per face, photos without a face skipped; auto: like face, but "
                              "a photo without a face is scored whole")
     parser.add_argument("--batch-size", type=positive_int, default=64)
+    parser.add_argument("--digits", type=positive_int, default=2,
+                        help="decimals of each probability (default 2, the paper's table)")
     parser.add_argument("--layout", choices=LAYOUTS, help="layout of a labels CSV (detected)")
     parser.add_argument("--limit", type=positive_int, help="only the first N images of a folder "
                         "(file-name order), a seeded random N of a CSV (default all)")
@@ -125,7 +128,7 @@ def main(argv=None):
         probabilities = np.array([r.probabilities for r in scored]).reshape(-1, len(EMOTIONS))
         boxes = [(r.face if r.face is not None else "", r.box or ["", "", "", ""])
                  for r in scored]
-    write_scores(out, kept, probabilities, boxes)
+    write_scores(out, kept, probabilities, boxes, args.digits)
     for source, reason in skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
     for source in faceless:

@@ -29,6 +29,7 @@ def open_video(path):
 
 
 PHOTO_FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF"}
+VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
 
 
 def _still_image(path):
@@ -59,6 +60,24 @@ def frame_step(capture, every=None, fps=None):
     return 1
 
 
+def iter_frames(capture, every=1):
+    """(index, RGB frame) of every `every`-th frame of an opened capture, to its end (the
+    frames between are skipped undecoded where the codec allows)."""
+    import cv2
+
+    index = 0
+    while True:
+        if index % every:
+            if not capture.grab():
+                return
+        else:
+            ok, frame = capture.read()
+            if not ok:
+                return
+            yield index, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        index += 1
+
+
 def extract_frames(videos, out, every=None, fps=None, label=None, size=64,
                    detector=DEFAULT_DETECTOR, framing=None, progress=None):
     """Write the largest face of every kept frame as out/frames/<video>_<frame>.jpg plus
@@ -86,17 +105,12 @@ def extract_frames(videos, out, every=None, fps=None, label=None, size=64,
     for video, capture in captures:
         step = frame_step(capture, every, fps)
         total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-        indices = range(total) if total else iter(int, 1)
+        frames = iter_frames(capture, step)
         if progress is not None:
-            indices = progress(indices, f"{video.name}", total=total)
-        for index in indices:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            if index % step:
-                continue
+            frames = progress(frames, f"{video.name}", total=total and -(-total // step))
+        for index, rgb in frames:
             frames_read += 1
-            found = cropper(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+            found = cropper(rgb)
             if not found:
                 without_face += 1
                 continue
