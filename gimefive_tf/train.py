@@ -7,6 +7,7 @@ The run directory holds config.yaml (everything needed to rerun, seed included),
 validation accuracy, inference model), last.keras (with optimizer state, for resuming),
 history.csv, curves.png, skipped_images.csv and a TensorBoard log. Re-running the same command
 on the same directory resumes after the last finished epoch; a different config is refused.
+--distribution spreads the run over GPUs or machines (tf.distribute) with the same recipe.
 """
 
 import pathlib
@@ -19,7 +20,7 @@ from gimefive_tf.cli import (
     positive_int, print_json)
 from gimefive_tf.errors import GiMeFiveError, yaml_problem
 from gimefive_tf.models.presets import available
-from gimefive_tf.training import OPTIMIZERS, SCHEDULES, TrainConfig, train
+from gimefive_tf.training import DISTRIBUTIONS, OPTIMIZERS, SCHEDULES, TrainConfig, train
 
 
 def build_parser():
@@ -44,7 +45,8 @@ def build_parser():
     group.add_argument("--val-split", type=fraction, help="stratified validation fraction (0.1)")
     add("--test-data", help="test data, evaluated after every epoch and logged")
     add("--epochs", type=positive_int, help="maximum epochs (80)")
-    add("--batch-size", type=positive_int, help="batch size (16)")
+    add("--batch-size", type=positive_int, help="batch size (16); with --distribution the "
+        "global batch, split evenly over all replicas (GPUs, workers)")
     add("--optimizer", choices=OPTIMIZERS, help="sgd (paper), adam or adamw")
     add("--learning-rate", "--lr", type=finite_float(0), help="learning rate (1e-3)")
     add("--momentum", type=finite_float(0, 1, high_open=True), help="SGD momentum (0.9)")
@@ -60,6 +62,11 @@ def build_parser():
     add("--config", help="YAML file of options (command-line options win)")
     add("--out", help="run directory (default: runs/<model>-<data>-s<seed>)")
     add("--seed", type=non_negative_int, help="random seed (0)")
+    add("--distribution", choices=DISTRIBUTIONS,
+        help="none (default): one device; mirrored: every GPU of this machine; multi-worker: "
+             "every machine of the TF_CONFIG cluster, each running this same command with the "
+             "same --out on a shared folder (the chief writes the run). A run may resume "
+             "under another distribution")
     add("--verbose", type=int, choices=(0, 1, 2), help="Keras fit verbosity (1 on a terminal, "
         "else 2: one line per epoch)")
     add("--json", action="store_true", help="print the run summary as JSON")
@@ -81,7 +88,7 @@ def config_from_args(args):
     for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data", "limit",
                 "epochs", "batch_size", "optimizer", "learning_rate", "momentum",
                 "weight_decay", "label_smoothing", "class_weights", "schedule", "patience",
-                "early_stopping", "init_from", "seed"):
+                "early_stopping", "init_from", "seed", "distribution"):
         value = getattr(args, key)
         if value is not None:
             values[key] = value

@@ -10,6 +10,7 @@ from gimefive_tf.models.presets import available, get_preset
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("none", "cosine", "plateau")
+DISTRIBUTIONS = ("none", "mirrored", "multi-worker")  # how the run is spread (recipe.py)
 
 
 @dataclasses.dataclass
@@ -39,9 +40,11 @@ class TrainConfig:
     augment: dict = dataclasses.field(default_factory=dict)
     init_from: str = None
     seed: int = 0
+    distribution: str = "none"  # how, not what: a run may resume under another one
 
     def __post_init__(self):
         check_choice("model", self.model, available())
+        check_choice("distribution", self.distribution, DISTRIBUTIONS)
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
         check_choice("schedule", self.schedule, SCHEDULES)
         for name, minimum in (("epochs", 1), ("batch_size", 1), ("patience", 1), ("seed", 0)):

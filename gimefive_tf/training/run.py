@@ -6,14 +6,17 @@ import math
 import os
 import pathlib
 import sys
+import tempfile
 import time
 
 import yaml
 
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, write_text
-from gimefive_tf.training.recipe import compile_for_training, load_tables, one_hot_batches
+from gimefive_tf.training.recipe import (
+    compile_for_training, distribution_strategy, load_tables, one_hot_batches)
 
+RESUMABLE_CHANGES = ("epochs", "distribution")  # how long and how spread, not what is trained
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
                    "test_accuracy", "learning_rate", "epoch_seconds", "images_per_second")
 
@@ -42,25 +45,34 @@ class RunDirectory:
         if self.path.exists() and not self.path.is_dir():
             raise GiMeFiveError(f"--out {self.path} is a file; pass a folder for the run")
 
-    def prepare(self, config):
-        """Create the directory for `config`, or check it matches a run already there.
+    def resumable(self, config):
+        """True when the directory holds a run of `config` to resume; a run of another config
+        is refused (its epochs and distribution may change). Reads only."""
+        config_file = self / "config.yaml"
+        if not config_file.exists():
+            return False
+        saved = yaml.safe_load(config_file.read_text()) or {}
+        current = config.to_dict()
+        changed = [key for key in sorted(set(saved) | set(current))
+                   if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)]
+        if changed:
+            detail = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
+                               for k in changed[:4])
+            raise GiMeFiveError(f"{self.path} holds a run with a different config ({detail}); "
+                                "rerun with the same options to resume, or pass another --out")
+        return (self / "last.keras").exists()
 
-        Returns True when there is a run to resume.
+    def prepare(self, config):
+        """Create the directory for `config`, or check it matches a run already there (and
+        record the new epochs and distribution). Returns True when there is a run to resume.
         """
         config_file = self / "config.yaml"
+        text = yaml.safe_dump(config.to_dict(), sort_keys=False)
         if config_file.exists():
-            saved = yaml.safe_load(config_file.read_text()) or {}
-            current = config.to_dict()
-            changed = [key for key in sorted(set(saved) | set(current))
-                       if key != "epochs" and saved.get(key) != current.get(key)]
-            if changed:
-                detail = "; ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}"
-                                   for k in changed[:4])
-                raise GiMeFiveError(f"{self.path} holds a run with a different config ({detail}); "
-                                    "rerun with the same options to resume, or pass another --out")
-            if saved.get("epochs") != config.epochs:
-                write_text(config_file, yaml.safe_dump(current, sort_keys=False))
-            return (self / "last.keras").exists()
+            resuming = self.resumable(config)
+            if config_file.read_text() != text:
+                write_text(config_file, text)
+            return resuming
         self.check_target()
         if self.path.exists() and any(self.path.iterdir()):
             raise GiMeFiveError(f"{self.path} exists and is not a gimefive_tf run directory; "
@@ -68,7 +80,7 @@ class RunDirectory:
         from gimefive_tf.outputs import writable_folder
 
         writable_folder(self.path)
-        write_text(config_file, yaml.safe_dump(config.to_dict(), sort_keys=False))
+        write_text(config_file, text)
         return False
 
     @contextlib.contextmanager
@@ -174,7 +186,7 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
                 self.wait += 1
             if config.schedule == "plateau" and self.wait and self.wait % 5 == 0:
                 optimizer = self.model.optimizer
-                optimizer.learning_rate.assign(float(optimizer.learning_rate) * 0.1)
+                optimizer.learning_rate.assign(_current_lr(optimizer) * 0.1)
             row = {"epoch": epoch + 1, **{k: logs.get(k) for k in HISTORY_COLUMNS[1:7]},
                    "learning_rate": _current_lr(self.model.optimizer),
                    "epoch_seconds": round(time.perf_counter() - self.epoch_start, 2),
@@ -226,8 +238,11 @@ def reseed_layers(model, seed, epoch):
 
 
 def _current_lr(optimizer):
+    """The learning rate now, as a float (a mirrored variable under a distribution)."""
+    from keras import ops
+
     rate = optimizer.learning_rate
-    return float(rate(optimizer.iterations) if callable(rate) else rate)
+    return float(ops.convert_to_numpy(rate(optimizer.iterations) if callable(rate) else rate))
 
 
 def plot_curves(history, path):
@@ -257,53 +272,90 @@ def plot_curves(history, path):
 
 def train(config, out, verbose=2):
     """Run (or resume) training in `out`; returns a summary dict of the run. A non-finite loss
-    stops it with a GiMeFiveError; the directory is locked while it runs."""
+    stops it with a GiMeFiveError; the directory is locked while it runs.
+
+    Under a multi-worker distribution every worker runs this with the same `out` (a folder
+    they all reach): the chief writes the run there; the others read it to resume alike, and
+    write their copies to a temporary folder, removed at the end (every worker saves, as
+    TensorFlow's multi-worker guide asks: reading distributed variables may be collective).
+    """
     if config.init_from:
         from gimefive_tf.loading import model_file
 
         model_file(config.init_from)  # a wrong path is refused before the run directory exists
-    run = RunDirectory(out)
+    strategy = distribution_strategy(config.distribution)  # before any TensorFlow op
+    import tensorflow as tf
+
+    try:
+        return _train_as_chief_or_worker(RunDirectory(out), strategy, config, verbose)
+    except tf.errors.UnavailableError:  # TensorFlow aborted the collectives: a peer is gone
+        if config.distribution != "multi-worker":
+            raise
+        raise GiMeFiveError("another worker of the cluster stopped or cannot be reached (its "
+                            "output says why); rerun the same command on every worker to "
+                            "resume after the last finished epoch") from None
+
+
+def _train_as_chief_or_worker(run, strategy, config, verbose):
+    """The chief (or the only process) trains in `run`; another worker resumes from it and
+    writes to a temporary folder."""
     run.check_target()
-    train_table, val_table, test_table = load_tables(config)
-    resuming = run.prepare(config)
-    with run.locked():
-        return _train_in(run, resuming, config, train_table, val_table, test_table, verbose)
+    tables = load_tables(config)
+    _check_replica_batches(config, tables, strategy.num_replicas_in_sync)
+    if strategy.extended.should_checkpoint:  # the chief, or the only process
+        resuming = run.prepare(config)
+        with run.locked():
+            _write_skipped(run, [table for table in tables if table is not None])
+            return _train_in(run, run, resuming, strategy, config, *tables, verbose)
+    # Another worker neither takes the chief's lock (it writes nothing in `out`, and the lock's
+    # pid means nothing on another host) nor waits for it: the chief cannot finish an epoch,
+    # and so write anything, before every worker has joined it.
+    resuming = run.resumable(config)
+    with tempfile.TemporaryDirectory(prefix="gimefive-worker-") as scratch:
+        return _train_in(run, RunDirectory(scratch), resuming, strategy, config, *tables,
+                         verbose)
 
 
-def _train_in(run, resuming, config, train_table, val_table, test_table, verbose):
+def _train_in(source, run, resuming, strategy, config, train_table, val_table, test_table,
+              verbose):
+    """Train from the checkpoint in `source` (when resuming), writing to `run`."""
     import keras
 
     from gimefive_tf.data import class_weights, make_dataset, training_stream
     from gimefive_tf.data.augment import batch_mixer, image_augmentation, with_augmentation
 
     keras.utils.set_random_seed(config.seed)
-    _write_skipped(run, [train_table, val_table] + ([test_table] if test_table else []))
+    with strategy.scope():  # the model's and optimizer's variables live on every replica
+        if resuming:
+            import gimefive_tf.layers  # noqa: F401  (registers the custom layers)
 
-    if resuming:
-        import gimefive_tf.layers  # noqa: F401  (registers the custom layers)
-
-        training_model = keras.saving.load_model(run / "last.keras", safe_mode=True)
-        inference_model = _inference_part(training_model)
-    else:
-        inference_model = _initial_model(config)
-    image_size = inference_model.input_shape[1]
-    num_classes = inference_model.output_shape[-1]
-    steps_per_epoch = -(-len(train_table) // config.batch_size)
-    augment = config.augment_config()
-    if not resuming:
-        augmentation = image_augmentation(augment, image_size, seed=config.seed)
-        training_model = with_augmentation(inference_model, augmentation)
-        compile_for_training(training_model, config, steps_per_epoch)
+            training_model = keras.saving.load_model(source / "last.keras", safe_mode=True)
+            inference_model = _inference_part(training_model)
+        else:
+            inference_model = _initial_model(config)
+        image_size = inference_model.input_shape[1]
+        num_classes = inference_model.output_shape[-1]
+        steps_per_epoch = -(-len(train_table) // config.batch_size)
+        augment = config.augment_config()
+        if not resuming:
+            augmentation = image_augmentation(augment, image_size, seed=config.seed)
+            training_model = with_augmentation(inference_model, augmentation)
+            compile_for_training(training_model, config, steps_per_epoch)
     if resuming:  # a rerun with another --epochs stretches the cosine to the new end
         schedule = getattr(training_model.optimizer, "_learning_rate", None)  # Keras keeps it
         if isinstance(schedule, keras.optimizers.schedules.CosineDecay):      # privately
             schedule.decay_steps = config.epochs * steps_per_epoch
     done = int(training_model.optimizer.iterations.numpy()) // steps_per_epoch if resuming else 0
-    history = run.read_history()[:done]
+    history = source.read_history()[:done]
+    # --batch-size is the global batch: tf.distribute splits each over the replicas, so a run
+    # takes the same steps, and the paper's batch of 16, on any number of them
     stream, _ = training_stream(train_table, config.batch_size, image_size, seed=config.seed,
                                 start_epoch=done)
-    stream = one_hot_batches(stream, num_classes, batch_mixer(augment, seed=config.seed))
-    val_dataset = one_hot_batches(make_dataset(val_table, 256, image_size), num_classes)
+    stream = _sharded_by_data(
+        one_hot_batches(stream, num_classes, batch_mixer(augment, seed=config.seed)))
+    val_batch = _replica_batch_size(len(val_table), 256, strategy.num_replicas_in_sync)
+    val_dataset = _sharded_by_data(
+        one_hot_batches(make_dataset(val_table, val_batch, image_size), num_classes))
     test_dataset = make_dataset(test_table, 256, image_size) if test_table else None
     recorder = _make_recorder(run, config, inference_model, steps_per_epoch, history, test_dataset)
     if done < config.epochs and not recorder.should_stop():
@@ -320,12 +372,50 @@ def _train_in(run, resuming, config, train_table, val_table, test_table, verbose
                             "the last good one, if any); lower --learning-rate")
     history = recorder.history
     best = max(history, key=lambda r: r["val_accuracy"]) if history else {}
-    return {"run": str(run.path), "epochs_run": len(history), "resumed_from_epoch": done,
+    return {"run": str(source.path), "epochs_run": len(history), "resumed_from_epoch": done,
             "best_epoch": best.get("epoch"), "best_val_accuracy": best.get("val_accuracy"),
             "stopped_early": recorder.should_stop(),
             "train_images": len(train_table), "val_images": len(val_table),
             "test_images": len(test_table) if test_table else 0,
             "train_seconds": round(sum(r["epoch_seconds"] for r in history), 1)}
+
+
+def _replica_batch_size(count, preferred, replicas):
+    """The largest batch size up to `preferred` whose batches of `count` items each split over
+    `replicas` with something for every replica (Keras cannot step on an empty one), or None."""
+    return next((size for size in range(preferred, replicas - 1, -1)
+                 if count % size == 0 or count % size >= replicas), None)
+
+
+def _check_replica_batches(config, tables, replicas):
+    """Refuse, before anything is written, batches that would leave a replica empty."""
+    train_table, val_table, _ = tables
+    count, size = len(train_table), config.batch_size
+    if size < replicas:
+        raise GiMeFiveError(f"--batch-size {size} cannot be split over {replicas} replicas; "
+                            f"use at least {replicas}")
+    if _replica_batch_size(count, size, replicas) != size:
+        whole = count - count % size
+        raise GiMeFiveError(f"{count} training images in batches of {size} leave "
+                            f"{count % size} for the last batch of each epoch, too few to split "
+                            f"over {replicas} replicas; change --batch-size"
+                            + (f", or pass --limit {whole}" if whole else ""))
+    if _replica_batch_size(len(val_table), 256, replicas) is None:
+        raise GiMeFiveError(f"{len(val_table)} validation images cannot be split over "
+                            f"{replicas} replicas; use more (--val-split or --val-data)")
+
+
+def _sharded_by_data(dataset):
+    """Each worker keeps its part of every global batch (tf.data's DATA auto-sharding). Not
+    FILE sharding: the images come from one table, not from files to hand out. Every worker
+    reads the same seeded stream, so the parts make up each epoch exactly once, every worker
+    runs the same number of steps (none waits alone in a collective), and a resumed run's
+    skip() stays right. Without a distribution the option does nothing."""
+    import tensorflow as tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return dataset.with_options(options)
 
 
 def _initial_model(config):
