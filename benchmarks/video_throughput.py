@@ -12,23 +12,8 @@ import pathlib
 import sys
 import tempfile
 
-import numpy as np
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def make_clip(path, frames):
-    import cv2
-    from skimage import data
-
-    face = cv2.resize(data.astronaut()[20:300, 120:360], (240, 280))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 25, (640, 480))
-    for i in range(frames):
-        frame = np.full((480, 640, 3), 80, np.uint8)
-        x = 100 + (i % 100) * 2
-        frame[100:380, x:x + 240] = face
-        writer.write(np.ascontiguousarray(frame[..., ::-1]))
-    writer.release()
 
 
 def main():
@@ -42,13 +27,13 @@ def main():
     from gimefive_tf.faces import VIDEO_DETECTION_SIDE
     from gimefive_tf.loading import load_model
     from gimefive_tf.models import create_model
-    from gimefive_tf.video import VideoAnalyzer, annotate
+    from gimefive_tf.video import VideoAnalyzer, annotate, write_demo_clip
 
     model = load_model(args.model) if args.model else create_model("gimefive")
     results = {"size": "640x480", "frames": args.frames}
     with tempfile.TemporaryDirectory() as folder:
         clip = pathlib.Path(folder) / "clip.avi"
-        make_clip(clip, args.frames)
+        write_demo_clip(clip, args.frames)
         for explain in ("none", "gradcam", "layercam"):
             analyzer = VideoAnalyzer(FacePipeline(
                 model, explain=None if explain == "none" else explain, batch_size=4,

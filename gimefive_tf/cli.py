@@ -54,8 +54,9 @@ def print_json(data):
 
 
 def progress(iterable, description, total=None):
-    """A tqdm progress bar on stderr, shown only when stderr is a terminal."""
-    from tqdm.auto import tqdm
+    """A tqdm progress bar on stderr, shown only when stderr is a terminal (the plain one: in a
+    notebook, where stderr is no terminal, it stays off instead of asking for widgets)."""
+    from tqdm import tqdm
 
     return tqdm(iterable, desc=description, total=total, disable=None, leave=False)
 

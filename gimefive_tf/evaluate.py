@@ -76,10 +76,23 @@ def classification_report(labels, probabilities):
             "ece": ece, "calibration_bins": bins}
 
 
-def plot_confusion(report, path, title):
+def compare_reports(reports):
+    """{name: classification report} side by side: accuracy, macro F1 and each emotion's
+    recall, one row per report (a DataFrame)."""
+    import pandas as pd
+
+    return pd.DataFrame([{"model": name, "images": report["images"],
+                          "accuracy": round(report["accuracy"], 4),
+                          "macro_f1": round(report["macro_f1"], 4),
+                          **{f"recall {emotion}": round(values["recall"], 3)
+                             for emotion, values in report["per_class"].items()}}
+                         for name, report in reports.items()]).set_index("model")
+
+
+def plot_confusion(report, path=None, title=""):
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     counts = np.array(report["confusion"])
     normalized = np.array(report["confusion_normalized"])
@@ -99,13 +112,13 @@ def plot_confusion(report, path, title):
     axis.set_title(f"{title}: accuracy {report['accuracy']:.3f}")
     figure.colorbar(image, ax=axis, fraction=0.046)
     figure.tight_layout()
-    save_figure(figure, path, dpi=110)
+    return finish_figure(figure, path, dpi=110)
 
 
-def plot_reliability(report, path, title):
+def plot_reliability(report, path=None, title=""):
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     bins = report["calibration_bins"]
     figure = Figure(figsize=(5, 5))
@@ -120,7 +133,7 @@ def plot_reliability(report, path, title):
     axis.set_title(f"{title}: ECE {report['ece']:.3f}")
     axis.legend(loc="upper left")
     figure.tight_layout()
-    save_figure(figure, path, dpi=110)
+    return finish_figure(figure, path, dpi=110)
 
 
 def write_outputs(report, folder, title):

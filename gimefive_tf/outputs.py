@@ -75,3 +75,11 @@ def save_figure(figure, path, **options):
     with atomic_path(path) as temporary:
         figure.savefig(temporary, format=pathlib.Path(path).suffix.lstrip(".") or "png",
                        **options)
+
+
+def finish_figure(figure, path=None, **options):
+    """Save `figure` to `path` when one is given, and return it: commands write files, while a
+    notebook shows the returned figure."""
+    if path is not None:
+        save_figure(figure, path, **options)
+    return figure

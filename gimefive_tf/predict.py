@@ -14,11 +14,11 @@ from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, format_table, positive_int,
     print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.outputs import claim_file, save_figure
+from gimefive_tf.outputs import claim_file, finish_figure
 from gimefive_tf.labels import EMOTIONS
 
 
-def plot_faces(image, results, path):
+def plot_faces(image, results, path=None):
     """The picture with each face's crop outlined and numbered, and each face's six scores."""
     from matplotlib.figure import Figure
 
@@ -47,7 +47,7 @@ def plot_faces(image, results, path):
         axis.set_xlabel("probability")
         axis.set_title(f"#{number}: {result.emotion}", fontsize=9)
     figure.tight_layout()
-    save_figure(figure, path, dpi=110)
+    return finish_figure(figure, path, dpi=110)
 
 
 def build_parser():

@@ -20,7 +20,7 @@ from gimefive_tf.cli import (
     ArgumentParser, add_model_argument, command, format_table, positive_int, print_json,
     progress)
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.outputs import claim_file, save_figure
+from gimefive_tf.outputs import claim_file, finish_figure
 from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS, VIDEO_DETECTION_SIDE, \
     FaceTracker
 from gimefive_tf.labels import EMOTIONS
@@ -69,6 +69,23 @@ class VideoAnalyzer:
                             None if heatmaps is None else heatmaps[index], corners,
                             index >= len(boxes)))
         return results
+
+
+def write_demo_clip(path, frames=100, fps=25):
+    """A 640x480 clip of scikit-image's astronaut photo (a real face) panning slowly across a
+    grey frame: a video anyone can run the annotator on (notebooks, benchmarks). MJPG in .avi."""
+    import cv2
+    from skimage import data
+
+    face = cv2.resize(data.astronaut()[20:300, 120:360], (240, 280))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
+    for index in range(frames):
+        frame = np.full((480, 640, 3), 80, np.uint8)
+        x = 100 + (index % 100) * 2
+        frame[100:380, x:x + 240] = face
+        writer.write(np.ascontiguousarray(frame[..., ::-1]))
+    writer.release()
+    return pathlib.Path(path)
 
 
 def draw(frame_bgr, results, alpha=0.4):
@@ -235,7 +252,7 @@ def summarize(rows, frames):
             "face_rows": len(rows), "emotion_share": share}
 
 
-def plot_timeline(rows, path):
+def plot_timeline(rows, path=None):
     """Scores over time, one panel per face."""
     from matplotlib.figure import Figure
 
@@ -253,7 +270,7 @@ def plot_timeline(rows, path):
     axes[-1, 0].set_xlabel("time (s)")
     axes[0, 0].legend(ncol=6, fontsize=7, loc="upper right")
     figure.tight_layout()
-    save_figure(figure, path, dpi=90)
+    return finish_figure(figure, path, dpi=90)
 
 
 def build_parser():

@@ -6,18 +6,11 @@ import pathlib
 import numpy as np
 import pytest
 
+from gimefive_tf.notebook import datasets_dir as shared_datasets
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-
-
-def shared_datasets():
-    """The shared datasets folder, or None when this machine has none."""
-    candidates = [os.environ.get("GIMEFIVE_DATA"), REPO.parent / "shared" / "datasets"]
-    for candidate in candidates:
-        if candidate and pathlib.Path(candidate).is_dir():
-            return pathlib.Path(candidate)
-    return None
 
 
 @pytest.fixture(scope="session")

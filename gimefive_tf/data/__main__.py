@@ -94,6 +94,8 @@ def stats(args):
         write_labels_csv(args.skipped_log, [row for t in tables for row in t.skipped],
                          header=("source", "reason"))
     if args.plot:
+        from gimefive_tf.data.tools import plot_counts
+
         plot_counts(summaries, args.plot)
     for table in tables:  # every unreadable image, in text and JSON modes alike
         for source, reason in table.skipped:
@@ -110,27 +112,6 @@ def stats(args):
         if table.duplicates():
             print(f"{table.root}: {table.duplicates()} row(s) name an image another row already "
                   "names; they count twice in training", file=sys.stderr)
-
-
-def plot_counts(summaries, path):
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    from gimefive_tf.outputs import save_figure
-
-    figure = Figure(figsize=(8, 4))
-    axis = figure.subplots()
-    width = 0.8 / len(summaries)
-    for number, summary in enumerate(summaries):
-        counts = [summary["per_class"][e] for e in EMOTIONS]
-        positions = np.arange(len(EMOTIONS)) + number * width
-        bars = axis.bar(positions, counts, width, label=pathlib.Path(summary["path"]).name)
-        axis.bar_label(bars, fontsize=7)
-    axis.set_xticks(np.arange(len(EMOTIONS)) + width * (len(summaries) - 1) / 2, EMOTIONS)
-    axis.set_ylabel("images")
-    axis.legend()
-    figure.tight_layout()
-    save_figure(figure, path, dpi=100)
 
 
 def split(args):

@@ -28,6 +28,20 @@ def open_video(path):
     return capture
 
 
+def read_frames(path, indices):
+    """The frames of a video at the given indices, as RGB arrays (ones past its end left out)."""
+    import cv2
+
+    capture, frames = open_video(path), []
+    for index in indices:
+        capture.set(cv2.CAP_PROP_POS_FRAMES, index)
+        ok, frame = capture.read()
+        if ok:
+            frames.append(frame[..., ::-1].copy())
+    capture.release()
+    return frames
+
+
 PHOTO_FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF"}
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
 

@@ -111,3 +111,25 @@ def merge_to_csv_layout(tables, out, image_size=64, progress=None):
         shutil.rmtree(partial, ignore_errors=True)
     write_labels_csv(target, rows, header=("file", "label", "source"))
     return target, len(rows)
+
+
+def plot_counts(summaries, path=None):
+    """Images per emotion of one or more datasets (their `summary()` dicts), side by side."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    from gimefive_tf.outputs import finish_figure
+
+    figure = Figure(figsize=(8, 4))
+    axis = figure.subplots()
+    width = 0.8 / len(summaries)
+    for number, summary in enumerate(summaries):
+        counts = [summary["per_class"][e] for e in EMOTIONS]
+        positions = np.arange(len(EMOTIONS)) + number * width
+        bars = axis.bar(positions, counts, width, label=pathlib.Path(summary["path"]).name)
+        axis.bar_label(bars, fontsize=7)
+    axis.set_xticks(np.arange(len(EMOTIONS)) + width * (len(summaries) - 1) / 2, EMOTIONS)
+    axis.set_ylabel("images")
+    axis.legend()
+    figure.tight_layout()
+    return finish_figure(figure, path, dpi=100)

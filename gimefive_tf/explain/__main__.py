@@ -116,7 +116,7 @@ def load_data(args, size, seed=0):
 
 
 def maps(args, model):
-    from gimefive_tf.explain.visualize import save_gallery, save_overlay
+    from gimefive_tf.explain.visualize import gallery, save_overlay
 
     results = face_results(args, model, explain=args.method)
     out = _new_folder(args)
@@ -133,8 +133,8 @@ def maps(args, model):
     for index, emotion in enumerate(EMOTIONS):
         members = np.flatnonzero(predicted == index)[:8]
         if len(members):
-            save_gallery(out / f"gallery_{emotion}.png", faces[members], heatmaps[members],
-                         f"{args.method}: predicted {emotion}")
+            gallery(faces[members], heatmaps[members], f"{args.method}: predicted {emotion}",
+                    out / f"gallery_{emotion}.png")
     if args.json:
         print_json(rows)
     else:
@@ -144,28 +144,18 @@ def maps(args, model):
 
 
 def activations(args, model):
-    import keras
-
-    from gimefive_tf.explain.visualize import save_activation_grid
-    from gimefive_tf.models import feature_layer_names
+    from gimefive_tf.explain.base import feature_maps
+    from gimefive_tf.explain.visualize import activation_grid
 
     results = face_results(args, model)
-    faces = np.stack([r.crop for r in results])
-    layers = args.layer or feature_layer_names(model)
-    maps_of = {layer.name for layer in model.layers[1:] if len(layer.output.shape) == 4}
-    missing = [name for name in layers if name not in maps_of]
-    if missing:
-        raise GiMeFiveError(f"no feature map {', '.join(missing)}; conv stages: "
-                            f"{', '.join(feature_layer_names(model))}")
-    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
-    outputs = probe.predict(faces.astype(np.float32), verbose=0)
-    outputs = outputs if isinstance(outputs, list) else [outputs]
+    layers_maps = feature_maps(model, np.stack([r.crop for r in results]), args.layer)
+    layers, outputs = list(layers_maps), list(layers_maps.values())
     out = _new_folder(args)
     files = []
     for i, result in enumerate(results):
         for layer, maps in zip(layers, outputs):
             file = out / f"{face_name(result)}_{layer}.png"
-            save_activation_grid(file, maps[i], f"{pathlib.Path(result.input).name}: {layer}")
+            activation_grid(maps[i], f"{pathlib.Path(result.input).name}: {layer}", file)
             files.append(str(file))
     if args.json:
         print_json({"layers": layers, "files": files})

@@ -26,6 +26,24 @@ def default_layer(model, stage=-1):
     return names[max(stage, -len(names))]
 
 
+def feature_maps(model, images, layers=None):
+    """{layer name: its activations (N, h, w, C)} of the conv stages (default: all, input to
+    output), from one forward pass: what the paper's conv1-conv5 figures show."""
+    import keras
+
+    from gimefive_tf.models import feature_layer_names
+
+    layers = list(layers or feature_layer_names(model))
+    maps_of = {layer.name for layer in model.layers[1:] if len(layer.output.shape) == 4}
+    missing = [name for name in layers if name not in maps_of]
+    if missing:
+        raise GiMeFiveError(f"no feature map {', '.join(missing)}; conv stages: "
+                            f"{', '.join(feature_layer_names(model))}")
+    probe = keras.Model(model.inputs, [model.get_layer(name).output for name in layers])
+    outputs = probe.predict(np.asarray(images, np.float32), verbose=0)
+    return dict(zip(layers, outputs if isinstance(outputs, list) else [outputs]))
+
+
 def clone_model(model):
     """An independent copy with the same weights, so explaining never mutates the caller's model."""
     import keras

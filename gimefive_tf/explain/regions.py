@@ -41,7 +41,7 @@ def summarize_regions(maps, predictions):
 def plot_regions(rows, path, method="gradcam"):
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     figure = Figure(figsize=(8, 4))
     axis = figure.subplots()
@@ -54,4 +54,4 @@ def plot_regions(rows, path, method="gradcam"):
     axis.set_ylim(0, 1)
     axis.legend(title="face region")
     figure.tight_layout()
-    save_figure(figure, path, dpi=100)
+    return finish_figure(figure, path, dpi=100)

@@ -22,7 +22,7 @@ def save_overlay(path, image, heatmap, probabilities, title="", alpha=0.4, metho
     """One PNG: face, heatmap overlay, and the six scores with the prediction highlighted."""
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     predicted = int(np.argmax(probabilities))
     figure = Figure(figsize=(9, 3))
@@ -39,14 +39,14 @@ def save_overlay(path, image, heatmap, probabilities, title="", alpha=0.4, metho
     axes[2].set_xlim(0, 1)
     axes[2].set_xlabel("probability")
     figure.tight_layout()
-    save_figure(figure, path, dpi=100)
+    return finish_figure(figure, path, dpi=100)
 
 
-def save_gallery(path, images, heatmaps, title, alpha=0.4):
+def gallery(images, heatmaps, title="", path=None, alpha=0.4):
     """The paper's Figure 4 layout: columns of faces, rows original / heatmap / overlay."""
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     count = len(images)
     figure = Figure(figsize=(max(1.6 * count, 3.5), 5))
@@ -61,14 +61,14 @@ def save_gallery(path, images, heatmaps, title, alpha=0.4):
         axes[row, 0].set_title(label, fontsize=8, loc="left")
     figure.suptitle(title)
     figure.tight_layout()
-    save_figure(figure, path, dpi=100)
+    return finish_figure(figure, path, dpi=100)
 
 
-def save_activation_grid(path, activations, title, max_channels=32):
+def activation_grid(activations, title="", path=None, max_channels=32):
     """The first channels of one feature map (h, w, C) as a grid, like the paper's conv figures."""
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     channels = min(max_channels, activations.shape[-1])
     columns = 8
@@ -82,4 +82,24 @@ def save_activation_grid(path, activations, title, max_channels=32):
     figure.suptitle(f"{title} ({activations.shape[0]}x{activations.shape[1]}, "
                     f"{channels} of {activations.shape[-1]} channels)", fontsize=9)
     figure.tight_layout()
-    save_figure(figure, path, dpi=90)
+    return finish_figure(figure, path, dpi=90)
+
+
+def activation_stages(maps, index=0, channels=8, title=""):
+    """One face's feature maps at every conv stage ({layer: (N, h, w, C)}): a row of its first
+    channels per stage, conv1 to conv5 top to bottom, as the paper's activation figures."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(channels * 1.1, len(maps) * 1.2 + 0.4))
+    axes = figure.subplots(len(maps), channels, squeeze=False)
+    for row, (layer, activations) in enumerate(maps.items()):
+        for column, axis in enumerate(axes[row]):
+            axis.set_xticks([])
+            axis.set_yticks([])
+            if column < activations.shape[-1]:
+                axis.imshow(activations[index, ..., column], cmap="viridis")
+        axes[row, 0].set_ylabel(f"{layer}\n{activations.shape[1]}x{activations.shape[2]}",
+                                fontsize=8)
+    figure.suptitle(title or f"feature maps, first {channels} channels per stage", fontsize=9)
+    figure.tight_layout()
+    return figure

@@ -245,11 +245,11 @@ def _current_lr(optimizer):
     return float(ops.convert_to_numpy(rate(optimizer.iterations) if callable(rate) else rate))
 
 
-def plot_curves(history, path):
+def plot_curves(history, path=None):
     """Loss and accuracy per epoch for train, validation and (when given) test."""
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     epochs = [row["epoch"] for row in history]
     figure = Figure(figsize=(10, 4))
@@ -265,7 +265,7 @@ def plot_curves(history, path):
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
-    save_figure(figure, path, dpi=100)
+    return finish_figure(figure, path, dpi=100)
 
 
 # ------------------------------------------------------------------------------- training

@@ -106,11 +106,11 @@ def write_trials_csv(out):
     return rows
 
 
-def plot_trials(rows, space, path):
+def plot_trials(rows, space, path=None):
     """Validation accuracy per trial, and per value of each searched hyperparameter."""
     from matplotlib.figure import Figure
 
-    from gimefive_tf.outputs import save_figure
+    from gimefive_tf.outputs import finish_figure
 
     done = [r for r in rows if r["val_accuracy"] is not None]
     searched = [name for name, choices in space.items() if len(choices) > 1]
@@ -133,7 +133,7 @@ def plot_trials(rows, space, path):
     for axis in axes[panels:]:
         axis.axis("off")
     figure.tight_layout()
-    save_figure(figure, path, dpi=90)
+    return finish_figure(figure, path, dpi=90)
 
 
 def _atomic_json(path, data):
