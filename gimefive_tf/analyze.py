@@ -128,15 +128,14 @@ def demo_image():
 def collect_inputs(paths, limit=None):
     """[(name, pixels or None)]: the demo photo, or every image file under the given paths
     (folders in file-name order; the first `limit` of them when given)."""
-    from gimefive_tf.data.readers import IMAGE_EXTENSIONS, image_files
+    from gimefive_tf.data.readers import PHOTO_EXTENSIONS, image_files
 
     if not paths:
         return [demo_image()]
-    photos = IMAGE_EXTENSIONS + (".tif", ".tiff")  # TIFF too: decode_image_bytes reads it
     found = []
     for path in map(pathlib.Path, paths):
         if path.is_dir():
-            images = image_files(path, photos)
+            images = image_files(path, PHOTO_EXTENSIONS)
             if not images:
                 raise GiMeFiveError(f"no images in {path}")
             found += [(str(p), None) for p in images]
@@ -346,6 +345,8 @@ def to_frame(results):
         rows.append({**record, "x": box[0], "y": box[1], "w": box[2], "h": box[3],
                      **{e: scores.get(e) for e in EMOTIONS}})
     columns = ["input", "face", "x", "y", "w", "h", "emotion", *EMOTIONS, "reason"]
+    integers = {name: "Int64" for name in ("face", "x", "y", "w", "h")}  # blank, not NaN
     frame = pd.DataFrame(rows)
+    frame = frame.astype({name: kind for name, kind in integers.items() if name in frame})
     return frame.reindex(columns=[c for c in columns if c in frame] +
                          [c for c in frame if c not in columns])

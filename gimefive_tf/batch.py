@@ -38,6 +38,7 @@ ROW_COLUMNS = ("input", "frame", "face", "x", "y", "w", "h", "emotion") + EMOTIO
 DEAD_LETTER_COLUMNS = ("input", "reason")
 FORMATS = ("csv", "parquet")
 DEAD_LETTER = "dead_letter"
+BROKEN_LINK = "unreadable: a link to nowhere"
 COUNTERS = "gimefive_tf.batch"  # the namespace of the pipeline's Beam counters
 
 
@@ -253,7 +254,15 @@ def dead_letter(letter):
     return dict(zip(DEAD_LETTER_COLUMNS, letter))
 
 
-def build(pipeline, patterns, named, args, size, face_model):
+def media_extensions():
+    """What folders and globs contribute: photos and videos."""
+    from gimefive_tf.data.frames import VIDEO_EXTENSIONS
+    from gimefive_tf.data.readers import PHOTO_EXTENSIONS
+
+    return PHOTO_EXTENSIONS + VIDEO_EXTENSIONS
+
+
+def build(pipeline, patterns, named, args, size, face_model, broken=()):
     """The pipeline's graph: files -> pictures -> crops -> RunInference -> rows and dead
     letters under args.out."""
     import apache_beam as beam
@@ -262,10 +271,7 @@ def build(pipeline, patterns, named, args, size, face_model):
     from apache_beam.ml.inference.base import KeyedModelHandler, RunInference
     from apache_beam.ml.inference.tensorflow_inference import ModelType, TFModelHandlerTensor
 
-    from gimefive_tf.data.frames import VIDEO_EXTENSIONS
-    from gimefive_tf.data.readers import IMAGE_EXTENSIONS
-
-    media = IMAGE_EXTENSIONS + (".tif", ".tiff") + VIDEO_EXTENSIONS
+    media = media_extensions()
     pictures = (
         pipeline
         | "Patterns" >> beam.Create(patterns)
@@ -286,7 +292,8 @@ def build(pipeline, patterns, named, args, size, face_model):
         min_batch_size=args.batch_size, max_batch_size=args.batch_size))
     results, failed = crops.crops | "Classify" >> RunInference(handler).with_exception_handling()
     rows = results | "Rows" >> beam.Map(to_row)
-    dead = ((pictures[DEAD_LETTER], crops[DEAD_LETTER],
+    links = pipeline | "Broken" >> beam.Create([(path, BROKEN_LINK) for path in broken])
+    dead = ((pictures[DEAD_LETTER], crops[DEAD_LETTER], links,
              failed.failed_inferences | "Failed" >> beam.FlatMap(failed_inferences))
             | "DeadLetters" >> beam.Flatten()
             | "Letters" >> beam.Map(dead_letter))
@@ -365,15 +372,23 @@ def _scheme(path):
 
 
 def input_patterns(inputs):
-    """(Beam file patterns, the files named one by one): a local folder is every file under it
-    (`DIR/**`); anything else is matched now, so a path or glob that matches nothing is an
-    error line rather than an empty run."""
+    """(Beam file patterns, the files named one by one, links to nowhere): a local folder is
+    every file under it (`DIR/**`; its dangling links, which Beam's listing skips, become dead
+    letters, and a folder without photos or videos is an error line); anything else is matched
+    now, so a path or glob that matches nothing is an error line rather than an empty run."""
     from apache_beam.io.filesystems import FileSystems
 
-    patterns, named = [], set()
+    from gimefive_tf.data.readers import image_files
+
+    patterns, named, broken = [], set(), []
     for text in inputs:
-        if _scheme(text) is None and pathlib.Path(text).expanduser().is_dir():
-            patterns.append(os.path.join(pathlib.Path(text).expanduser(), "**"))
+        folder = pathlib.Path(text).expanduser()
+        if _scheme(text) is None and folder.is_dir():
+            files = image_files(folder, media_extensions())
+            if not files:
+                raise GiMeFiveError(f"no images or videos in {text}")
+            broken += [str(path) for path in files if not path.exists()]
+            patterns.append(os.path.join(folder, "**"))
             continue
         try:
             found = FileSystems.match([text])[0].metadata_list
@@ -386,7 +401,7 @@ def input_patterns(inputs):
         patterns.append(text)
         if not glob:
             named.add(text)
-    return patterns, named
+    return patterns, named, broken
 
 
 def written(out):
@@ -445,12 +460,14 @@ def main(argv=None):
     quiet_beam()
     ours, beam_options = split_arguments(argv)
     args = parser.parse_args(ours)
-    from gimefive_tf.loading import DEFAULT_MODEL, model_file
+    from gimefive_tf.loading import DEFAULT_MODEL, SHIPPED_MODELS, model_file
 
     args.model = args.model or DEFAULT_MODEL
-    patterns, named = input_patterns(args.inputs)
+    patterns, named, broken = input_patterns(args.inputs)
     if pathlib.Path(args.model).expanduser().is_dir():
         face_model = None  # an export: the shipped model's framing calibration applies
+    elif args.model in SHIPPED_MODELS:
+        face_model = args.model  # a name each worker resolves in its own installed package
     else:
         face_model = str(model_file(args.model))
     size = load_classifier(args.model, args.crop, args.batch_size).size  # a bad model: now
@@ -464,8 +481,11 @@ def main(argv=None):
     options = PipelineOptions(beam_options)
     runner = options.view_as(StandardOptions).runner or "DirectRunner"
     started = time.perf_counter()
-    pipeline = beam.Pipeline(options=options)
-    build(pipeline, patterns, named, args, size, face_model)
+    try:  # an unknown --runner, or one whose extra is not installed
+        pipeline = beam.Pipeline(options=options)
+    except (ValueError, ImportError) as error:
+        raise GiMeFiveError(f"--runner {runner}: {_reason(error)}") from None
+    build(pipeline, patterns, named, args, size, face_model, broken)
     try:
         with native_stderr_silenced():  # Beam's workers log their start-up there
             result = pipeline.run()

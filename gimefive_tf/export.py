@@ -203,7 +203,10 @@ def export_savedmodel(model, folder, layer, image_size):
     archive = keras.export.ExportArchive()
     for name, function in serving_signatures(model, layer, image_size).items():
         archive.add_endpoint(name, function)
-    archive.write_out(str(folder), verbose=False)
+    from gimefive_tf.quiet import tensorflow_info_silenced
+
+    with tensorflow_info_silenced():
+        archive.write_out(str(folder), verbose=False)
 
 
 # -------------------------------------------------------------------------------- TFLite
@@ -255,7 +258,10 @@ def export_tflite(model, path, variant, layer, image_size, calibration=None):
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
                                                tf.lite.OpsSet.TFLITE_BUILTINS]
         converter.inference_input_type = tf.uint8
-    path.write_bytes(converter.convert())
+    from gimefive_tf.quiet import tensorflow_info_silenced
+
+    with tensorflow_info_silenced():
+        path.write_bytes(converter.convert())
 
 
 class TFLiteModel:

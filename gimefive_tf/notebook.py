@@ -70,8 +70,14 @@ def dataset(name):
 
 
 def workspace(name):
-    """A new, empty scratch folder for one notebook run: nothing of the user's is touched."""
-    return pathlib.Path(tempfile.mkdtemp(prefix=f"gimefive-{name}-"))
+    """A new, empty scratch folder for one notebook run, removed when the kernel exits:
+    nothing of the user's is touched and nothing is left behind."""
+    import atexit
+    import shutil
+
+    folder = pathlib.Path(tempfile.mkdtemp(prefix=f"gimefive-{name}-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def demo_photos():
@@ -106,8 +112,8 @@ def show(images, titles=(), columns=6, side=2.0):
 
 
 def table(rows, index=None):
-    """A pandas DataFrame of rows (dicts), a .csv file or a .json file of rows (a report's
-    list, or a dict whose `key` holds one): what commands wrote, made readable."""
+    """A pandas DataFrame of rows (dicts), of a .csv file, or of a .json file holding a list of
+    rows (an export's report.json): what commands wrote, made readable."""
     import json
 
     import pandas as pd

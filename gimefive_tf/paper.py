@@ -19,13 +19,13 @@ REPORTED_PARAMS = {
     "vgg": 72_460_742, "resnet18": 11_179_590, "resnet34": 21_287_750,
 }
 # Images per emotion in the datasets' published six-emotion splits (neutral left out): RAF-DB's
-# basic set (train/test) and FER2013's Training usage, as their authors distribute them.
+# basic set (train/test) and FER2013's Training usage, as their authors distribute them (the
+# shared FER2013 copy holds two fewer: one happiness and one anger image are not in it).
 PUBLISHED_SPLITS = {
     ("RAF-DB", "train"): dict(zip(EMOTIONS, (4772, 1290, 1982, 705, 717, 281))),
     ("RAF-DB", "test"): dict(zip(EMOTIONS, (1185, 329, 478, 162, 160, 74))),
     ("FER2013", "train"): dict(zip(EMOTIONS, (7215, 3171, 4830, 3995, 436, 4097))),
 }
-SPACES = pathlib.Path(__file__).resolve().parents[1] / "tuning"
 
 
 def table1(datasets):
@@ -46,7 +46,8 @@ def table1(datasets):
 
 def table2(trained=None):
     """The zoo: paper depth, our and the paper's parameter counts, GFLOPs, and accuracy where a
-    model exists ({preset: (data, accuracy %)}); the rest get the command that trains them."""
+    model exists ({preset: (data, accuracy %)}); the rest get the option of
+    `python -m gimefive_tf.train DATA` that trains them."""
     import pandas as pd
 
     from gimefive_tf.models import available, create_model, get_preset
@@ -60,8 +61,7 @@ def table2(trained=None):
         rows.append({"model": name, "paper row": row["paper_row"], "layers": row["layers"],
                      "params": row["params"], "paper params": REPORTED_PARAMS.get(name),
                      "GFLOPs": row["gflops"], "ours: accuracy %": accuracy, "on": data,
-                     "to train": None if accuracy is not None else
-                     f"python -m gimefive_tf.train DATA --architecture {name}"})
+                     "train with": None if accuracy is not None else f"--architecture {name}"})
     return pd.DataFrame(rows).set_index("model")
 
 
@@ -92,9 +92,9 @@ def table4(space="table4.yaml"):
     """The search space: each hyperparameter and its choices (`tuning/<space>`)."""
     import pandas as pd
 
-    from gimefive_tf.tuning.space import load_space
+    from gimefive_tf.tuning.space import SPACES_DIR, load_space
 
-    loaded = load_space(SPACES / space if not pathlib.Path(space).is_file() else space)
+    loaded = load_space(SPACES_DIR / space if not pathlib.Path(space).is_file() else space)
     return pd.DataFrame([{"hyperparameter": name, "choices": ", ".join(map(str, choices)),
                           "count": len(choices)} for name, choices in loaded.items()]
                         ).set_index("hyperparameter")

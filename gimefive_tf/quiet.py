@@ -38,6 +38,21 @@ def native_stderr_silenced():
         os.close(saved)
 
 
+@contextlib.contextmanager
+def tensorflow_info_silenced():
+    """TensorFlow's Python INFO lines ("Assets written to ...") off for the block: a notebook's
+    kernel shows them where a terminal would not."""
+    import logging
+
+    logger = logging.getLogger("tensorflow")
+    level = logger.level
+    logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 class _QuietLoader(importlib.abc.Loader):
     def __init__(self, loader):
         self.loader = loader

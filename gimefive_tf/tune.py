@@ -76,9 +76,9 @@ def main(argv=None):
     max_epochs = args.epochs or max(space.get("epochs", [80]))
     strategy = None
     if args.distribution == "mirrored":
-        import tensorflow as tf
+        from gimefive_tf.training.recipe import distribution_strategy
 
-        strategy = tf.distribute.MirroredStrategy()
+        strategy = distribution_strategy("mirrored")
     tuner = make_tuner(args.oracle, hypermodel, out, args.max_trials, args.seed, max_epochs,
                        strategy)
     tuner.trial_bar = progress(None, "trials", total=args.max_trials)  # shown on a terminal
@@ -103,8 +103,9 @@ def main(argv=None):
         print_json(summary)
     else:
         best_text = ", ".join(f"{k}={v}" for k, v in (best or {}).items())
+        best_score = summary["best_val_accuracy"]
         print(f"{len(rows)} trials in {out}: best val_accuracy "
-              f"{summary['best_val_accuracy']} with {best_text}")
+              f"{'-' if best_score is None else round(best_score, 4)} with {best_text}")
     return 0
 
 

@@ -72,8 +72,9 @@ class VideoAnalyzer:
 
 
 def write_demo_clip(path, frames=100, fps=25):
-    """A 640x480 clip of scikit-image's astronaut photo (a real face) panning slowly across a
-    grey frame: a video anyone can run the annotator on (notebooks, benchmarks). MJPG in .avi."""
+    """A 640x480 clip of scikit-image's astronaut photo (a real face) panning slowly to and fro
+    across a grey frame: a video anyone can run the annotator on (notebooks, benchmarks), one
+    face throughout. MJPG in .avi."""
     import cv2
     from skimage import data
 
@@ -81,7 +82,7 @@ def write_demo_clip(path, frames=100, fps=25):
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (640, 480))
     for index in range(frames):
         frame = np.full((480, 640, 3), 80, np.uint8)
-        x = 100 + (index % 100) * 2
+        x = 100 + abs(index % 200 - 100) * 2  # 100 -> 300 -> 100 px, 2 px a frame
         frame[100:380, x:x + 240] = face
         writer.write(np.ascontiguousarray(frame[..., ::-1]))
     writer.release()

@@ -145,6 +145,7 @@ def test_an_exported_savedmodel_gives_the_same_rows(inputs, crop_none_scores, tm
     (["{inputs}", "--runer", "DirectRunner"], "unrecognized arguments: --runer"),
     (["{inputs}", "--model", "{inputs}/notes.png"], "is not a .keras file"),
     (["gs://bucket/faces/*.jpg"], "no Beam file system reads gs:// here"),
+    (["{inputs}", "--runner", "Foo"], "--runner Foo: ValueError: Unexpected pipeline runner"),
 ])
 def test_bad_input_is_one_error_line(inputs, tmp_path, capsys, arguments, message):
     arguments = [a.format(inputs=inputs) for a in arguments] + ["--out", str(tmp_path / "o")]
@@ -152,6 +153,23 @@ def test_bad_input_is_one_error_line(inputs, tmp_path, capsys, arguments, messag
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and message in err[0]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_a_link_to_nowhere_is_a_dead_letter_and_an_empty_folder_an_error(tmp_path, capsys):
+    """Beam's listing skips what it cannot stat; the folder's own listing names it."""
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    write_image(folder / "noise.png", (40, 50, 3))
+    (folder / "gone.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    out = tmp_path / "rows"
+    assert batch_main([str(folder), "--out", str(out), "--crop", "none"]) == 0
+    assert list(read_shards(out, "rows").input) == [str(folder / "noise.png")]
+    dead = read_shards(out, "dead_letter")
+    assert list(dead.input) == [str(folder / "gone.jpg")] and "link to nowhere" in dead.reason[0]
+    (tmp_path / "empty").mkdir()
+    capsys.readouterr()
+    assert run_cli(batch_main, [str(tmp_path / "empty"), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: no images or videos in {tmp_path / 'empty'}"
 
 
 def test_help_loads_neither_beam_nor_tensorflow():

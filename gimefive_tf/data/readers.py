@@ -27,6 +27,8 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import (EMOTIONS, FER2013_CODES, RAFDB_CODES, canonical_name, label_id)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what TensorFlow decodes
+# photos the face pipeline reads: TIFF too (decode_image_bytes falls back to Pillow for it)
+PHOTO_EXTENSIONS = IMAGE_EXTENSIONS + (".tif", ".tiff")
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 

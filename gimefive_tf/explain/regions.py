@@ -38,7 +38,7 @@ def summarize_regions(maps, predictions):
     return rows
 
 
-def plot_regions(rows, path, method="gradcam"):
+def plot_regions(rows, path=None, method="gradcam"):
     from matplotlib.figure import Figure
 
     from gimefive_tf.outputs import finish_figure

@@ -11,6 +11,7 @@ import pathlib
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -106,13 +107,17 @@ class Server:
     def __init__(self, *args, port=None, timeout=180):
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # stderr to a file, not a pipe: nobody reads a pipe while the server runs, and a full
+        # one would stall it; the file says why when it stops
+        self.errors = tempfile.TemporaryFile("w+")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gimefive_tf.serve", "--port", str(self.port), *args],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=self.errors, text=True)
         client, deadline = Client(self.url, timeout=2), time.monotonic() + timeout
         while not client.ready():
             if self.process.poll() is not None:
-                raise GiMeFiveError(f"the server stopped: {self.process.stderr.read().strip()}")
+                self.errors.seek(0)
+                raise GiMeFiveError(f"the server stopped: {self.errors.read().strip()}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise GiMeFiveError(f"the server was not ready within {timeout} s")
@@ -125,6 +130,7 @@ class Server:
         if self.process.poll() is None:
             self.process.terminate()
             self.process.wait(timeout=60)
+        self.errors.close()
 
     def __enter__(self):
         return self
