@@ -39,20 +39,21 @@ def free_ports(count):
     return ports
 
 
-def run_workers(args, temporary_dirs, timeout=240):
-    """`python -m gimefive_tf.train ARGS` as workers 0 (the chief) and 1 of a localhost cluster,
-    CPU only, each with its own TMPDIR; [(exit code, stdout, stderr)] in that order. Both are
-    killed at the end, so a hung collective fails the test instead of hanging it."""
+def run_workers(args, temporary_dirs, timeout=240, own_args=((), ())):
+    """`python -m gimefive_tf.train ARGS` (plus each worker's `own_args`) as workers 0 (the
+    chief) and 1 of a localhost cluster, CPU only, each with its own TMPDIR; [(exit code,
+    stdout, stderr)] in that order. Both are killed at the end, so a hung collective fails the
+    test instead of hanging it."""
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
     processes = []
-    for index, temporary in enumerate(temporary_dirs):
+    for index, (temporary, own) in enumerate(zip(temporary_dirs, own_args)):
         temporary.mkdir(exist_ok=True)
         tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
         env = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "CUDA_VISIBLE_DEVICES": "",
                "TMPDIR": str(temporary)}
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "gimefive_tf.train", *args, "--distribution", "multi-worker",
-             "--verbose", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            [sys.executable, "-m", "gimefive_tf.train", *args, *own, "--distribution",
+             "multi-worker", "--verbose", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
             text=True))
     try:
         outputs = [process.communicate(timeout=timeout) for process in processes]
@@ -92,6 +93,22 @@ def test_two_workers_train_one_epoch_then_resume(dataset, tmp_path):
     last = keras.saving.load_model(out / "last.keras", safe_mode=True)
     assert int(last.optimizer.iterations.numpy()) == 6
     assert [list(folder.iterdir()) for folder in temporary] == [[], []]
+
+
+def test_workers_that_see_different_runs_stop_with_one_line(dataset, tmp_path):
+    """The chief's --out holds a finished epoch, the worker's is empty (no shared folder):
+    both refuse at once instead of waiting for each other in different collectives."""
+    out = tmp_path / "run"
+    command = TINY + ["--data", dataset, "--verbose", "0"]
+    assert run_cli(train_main, command + ["--out", str(out), "--epochs", "1"]) == 0
+    temporary = [tmp_path / "tmp-chief", tmp_path / "tmp-worker"]
+    results = run_workers(command + ["--epochs", "2"], temporary, timeout=180,
+                          own_args=(["--out", str(out)], ["--out", str(tmp_path / "other")]))
+    for code, _, stderr in results:
+        lines = stderr.strip().splitlines()
+        assert code == 2 and len(lines) == 1, stderr[-3000:]
+        assert "do not see the same run in --out" in lines[0]
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1]  # nothing trained
 
 
 def test_mirrored_records_its_distribution_and_resumes_under_another(dataset, tmp_path):

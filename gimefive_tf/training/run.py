@@ -316,10 +316,35 @@ def _train_as_chief_or_worker(run, strategy, config, verbose):
                          verbose)
 
 
+def _check_workers_agree(strategy, source, resuming):
+    """Every worker starts from the same finished epoch, or none starts. A worker whose --out
+    is not the chief's folder (not one shared folder) would build other variables and wait in
+    a collective forever; one all-reduce of (start, start**2, 1) tells them apart first."""
+    import tensorflow as tf
+
+    start = float(len(source.read_history())) if resuming else -1.0
+    mine = tf.constant([start, start * start, 1.0], tf.float32)
+
+    @tf.function  # eagerly, the strategy warns of its overhead on stderr
+    def summed():
+        return strategy.reduce(tf.distribute.ReduceOp.SUM,
+                               strategy.run(lambda: tf.identity(mine)), axis=None)
+
+    total, squares_total, workers = summed().numpy()
+    if abs(squares_total * workers - total * total) > 0.5:
+        raise GiMeFiveError(
+            "the workers do not see the same run in --out (this one would "
+            f"{'resume after epoch %d' % start if resuming else 'start a new run'}); --out must "
+            "be one folder every worker of the cluster shares (an NFS mount, say)")
+
+
 def _train_in(source, run, resuming, strategy, config, train_table, val_table, test_table,
               verbose):
     """Train from the checkpoint in `source` (when resuming), writing to `run`."""
     import keras
+
+    if config.distribution == "multi-worker":
+        _check_workers_agree(strategy, source, resuming)
 
     from gimefive_tf.data import class_weights, make_dataset, training_stream
     from gimefive_tf.data.augment import batch_mixer, image_augmentation, with_augmentation
