@@ -31,7 +31,9 @@ def distribution_strategy(name):
         is averaged over all replicas (the epoch logs come from the metrics, summed over all)."""
 
         def reduce(self, reduce_op, value, axis=None):
-            if isinstance(value, (tuple, list, dict)):
+            # only Keras's own call: reduce("MEAN", the input batch's structure, axis=None)
+            if isinstance(value, (tuple, list, dict)) and axis is None and \
+                    str(reduce_op).upper().endswith("MEAN"):
                 return tf.nest.map_structure(lambda v: self.experimental_local_results(v)[0],
                                              value)
             if axis == 0 and self.experimental_local_results(value)[0].shape.rank == 0:
