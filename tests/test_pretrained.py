@@ -30,6 +30,15 @@ def test_shipped_model_loads_with_its_architecture(name):
     assert SHIPPED_MODELS[name].stat().st_size <= 45 * 2 ** 20
 
 
+@pytest.mark.parametrize("name", [installed(name) for name in EXPECTED])
+def test_each_shipped_model_frames_faces_by_its_own_calibration(name):
+    from gimefive_tf.faces import find_calibration
+
+    path, calibration = find_calibration(SHIPPED_MODELS[name])
+    assert path == SHIPPED_MODELS[name].with_name(f"gimefive_{name}.framing.json")
+    assert {"blazeface", "mtcnn", "haar"} <= set(calibration)
+
+
 def test_the_default_model_is_rafdb():
     assert DEFAULT_MODEL == "rafdb"
 
