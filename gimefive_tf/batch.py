@@ -31,7 +31,7 @@ import numpy as np
 
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json)
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.labels import EMOTIONS
 
 ROW_COLUMNS = ("input", "frame", "face", "x", "y", "w", "h", "emotion") + EMOTIONS
@@ -52,7 +52,7 @@ def _count(name, value=1):
 
 def _reason(error):
     return str(error) if isinstance(error, GiMeFiveError) else \
-        f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        f"{type(error).__name__}: {first_line(error)}"
 
 
 class Decode:

@@ -8,6 +8,12 @@ class GiMeFiveError(ValueError):
     """
 
 
+def first_line(error):
+    """An exception's message cut to its first line (its type's name when it has none): the
+    part of a library's error worth one `error:` line; never itself an IndexError."""
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 def yaml_problem(error):
     """A yaml.YAMLError as one line: where (line, column) and what, without PyYAML's
     multi-line excerpt of the file."""

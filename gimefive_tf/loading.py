@@ -3,7 +3,7 @@
 import pathlib
 import zipfile
 
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.labels import EMOTIONS
 
 PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent / "pretrained"
@@ -45,7 +45,7 @@ def load_model(path=None):
         model = keras.saving.load_model(path, safe_mode=True, compile=False)
     except (ValueError, OSError, KeyError, TypeError) as error:
         raise GiMeFiveError(f"cannot load {path} as a Keras model: "
-                            f"{str(error).splitlines()[0]}") from None
+                            f"{first_line(error)}") from None
     check_contract(model, path)
     return model
 

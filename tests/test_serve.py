@@ -7,12 +7,10 @@ import concurrent.futures
 import contextlib
 import io
 import json
-import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import cv2
@@ -25,6 +23,7 @@ from gimefive_tf.labels import EMOTIONS
 from gimefive_tf.loading import load_model
 from gimefive_tf.serve import Servable, create_app
 from gimefive_tf.serve.batching import Batcher
+from gimefive_tf.serve.client import free_port
 
 httpx = pytest.importorskip("httpx")
 from starlette.testclient import TestClient  # noqa: E402
@@ -348,12 +347,6 @@ def test_the_page_is_self_contained(client):
 
 
 # ----------------------------------------------------------------- a real server process
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
 
 @contextlib.contextmanager
 def server(*args):

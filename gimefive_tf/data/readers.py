@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from gimefive_tf.choices import LAYOUTS
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.labels import (EMOTIONS, FER2013_CODES, RAFDB_CODES, canonical_name, label_id)
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what TensorFlow decodes
@@ -339,7 +339,7 @@ def _read_fer2013(path, usage=None):
         raise _not_utf8(csv_file, error) from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
         raise GiMeFiveError(f"{csv_file}: not a readable CSV "
-                            f"({str(error).strip().splitlines()[0]})") from None
+                            f"({first_line(error)})") from None
     frame.columns = [c.strip() for c in frame.columns]
     if not {"emotion", "pixels"} <= set(frame.columns):
         raise GiMeFiveError(f"{csv_file} must have columns emotion,pixels[,Usage]")

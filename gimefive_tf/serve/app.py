@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.serve.servable import RequestError, format_predict, parse_predict
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
@@ -366,8 +366,8 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
         except RequestError as error:
             return error_response(str(error), error.status)
         except Exception as error:  # the model refused the input: TF Serving says 400 too
-            first = (str(error).strip().splitlines() or [type(error).__name__])[0]
-            return error_response(f"the model could not run this input: {first[:300]}", 400)
+            return error_response(
+                f"the model could not run this input: {first_line(error)[:300]}", 400)
 
     async def analyze(request):
         try:

@@ -62,9 +62,10 @@ class Client:
     def ready(self):
         """True once the model is loaded and warmed up (/readyz)."""
         try:
-            return self._call("/readyz") is not None
-        except GiMeFiveError:
+            self._call("/readyz")
+        except GiMeFiveError:  # 503 while warming up, or nothing listening yet
             return False
+        return True
 
     def metrics(self):
         """The Prometheus text of /metrics."""
