@@ -52,6 +52,10 @@ def build_parser():
     add("--momentum", type=finite_float(0, 1, high_open=True), help="SGD momentum (0.9)")
     add("--weight-decay", type=finite_float(0), help="weight decay (1e-4)")
     add("--label-smoothing", type=finite_float(0, 1, high_open=True), help="label smoothing (0)")
+    add("--ema", type=finite_float(0, 1, high_open=True), metavar="MOMENTUM",
+        help="keep an exponential moving average of the weights with this momentum (e.g. "
+             "0.999); validation, best.keras and the summary score the average, last.keras "
+             "keeps both to resume (default 0: none)")
     add("--class-weights", action="store_true", default=None, help="weight classes by frequency")
     add("--schedule", choices=SCHEDULES, help="learning-rate schedule (none)")
     add("--patience", type=positive_int, help="early-stopping patience in epochs (15)")
@@ -87,7 +91,7 @@ def config_from_args(args):
             raise GiMeFiveError(f"--config {path} must hold a mapping of options")
     for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data", "limit",
                 "epochs", "batch_size", "optimizer", "learning_rate", "momentum",
-                "weight_decay", "label_smoothing", "class_weights", "schedule", "patience",
+                "weight_decay", "label_smoothing", "ema", "class_weights", "schedule", "patience",
                 "early_stopping", "init_from", "seed", "distribution"):
         value = getattr(args, key)
         if value is not None:

@@ -243,3 +243,35 @@ def test_a_rerun_with_more_epochs_stretches_the_cosine(dataset, tmp_path):
     steps = 3  # 18 training images, batch 8
     expected = [0.005 * (1 + np.cos(np.pi * epoch * steps / (4 * steps))) for epoch in (2, 3)]
     assert rates[1:3] == pytest.approx(expected, abs=1e-6)  # logged after each epoch
+
+
+def test_ema_scores_and_keeps_the_average_and_resumes_from_the_trained_weights(dataset, tmp_path):
+    """--ema: validation and best.keras use the moving average of the weights; last.keras keeps
+    the trained weights (and the average, in its optimizer) so a rerun resumes exactly."""
+    from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+
+    out = tmp_path / "run"
+    args = TINY + ["--data", dataset, "--ema", "0.5", "--lr", "0.05", "--out", str(out)]
+    assert run_train(args + ["--epochs", "1"]) == 0
+    assert yaml.safe_load((out / "config.yaml").read_text())["ema"] == 0.5
+    best = keras.saving.load_model(out / "best.keras", safe_mode=True)
+    last = keras.saving.load_model(out / "last.keras", safe_mode=True)
+    assert last.optimizer.use_ema and last.optimizer.ema_momentum == 0.5
+    averages = [v.numpy() for v in last.optimizer.variables if v.path.endswith("_average")]
+    trained = [v.numpy() for v in last.trainable_weights]
+    assert len(averages) == len(trained) == len(best.trainable_weights)
+    for saved, average, raw in zip(best.trainable_weights, averages, trained):
+        np.testing.assert_array_equal(saved.numpy(), average)
+    assert any(not np.allclose(a, r) for a, r in zip(averages, trained))
+    _, validation = stratified_split(read_dataset(dataset), 0.25, seed=0)
+    images, labels = load_arrays(validation, image_size=32)
+    accuracy = np.mean(best.predict(images, verbose=0).argmax(1) == labels)
+    assert pd.read_csv(out / "history.csv")["val_accuracy"][0] == pytest.approx(accuracy)
+    assert run_train(args + ["--epochs", "2"]) == 0
+    resumed = keras.saving.load_model(out / "last.keras", safe_mode=True)
+    assert int(resumed.optimizer.iterations.numpy()) == 2 * 3 and resumed.optimizer.use_ema
+
+
+def test_ema_momentum_must_be_below_one(dataset, tmp_path, capsys):
+    assert run_train(TINY + ["--data", dataset, "--ema", "1", "--out", str(tmp_path / "r")]) == 2
+    assert "--ema" in capsys.readouterr().err

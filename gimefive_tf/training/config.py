@@ -33,6 +33,7 @@ class TrainConfig:
     momentum: float = 0.9
     weight_decay: float = 1e-4
     label_smoothing: float = 0.0
+    ema: float = 0.0  # momentum of an exponential moving average of the weights; 0: none
     class_weights: bool = False
     schedule: str = "none"
     early_stopping: bool = True
@@ -60,6 +61,10 @@ class TrainConfig:
                 raise GiMeFiveError(f"{name}={value!r} is not allowed; use a number >= 0")
         if self.label_smoothing >= 1:
             raise GiMeFiveError("label_smoothing must be below 1")
+        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) \
+                or not 0 <= self.ema < 1:
+            raise GiMeFiveError(f"ema={self.ema!r} is not allowed; use a momentum in [0, 1) "
+                                "(e.g. 0.999), or 0 for none")
         if self.val_data is None and not 0 < self.val_split < 1:
             raise GiMeFiveError(f"val_split={self.val_split!r} is not allowed; use a fraction "
                                 "in (0, 1) or pass val_data")

@@ -78,12 +78,14 @@ def make_optimizer(config, steps_per_epoch):
     if config.schedule == "cosine":
         learning_rate = keras.optimizers.schedules.CosineDecay(
             config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    average = {"use_ema": bool(config.ema), "ema_momentum": config.ema or 0.99}
     if config.optimizer == "sgd":
         return keras.optimizers.SGD(learning_rate, momentum=config.momentum,
-                                    weight_decay=config.weight_decay or None)
+                                    weight_decay=config.weight_decay or None, **average)
     if config.optimizer == "adam":
-        return keras.optimizers.Adam(learning_rate, weight_decay=config.weight_decay or None)
-    return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay)
+        return keras.optimizers.Adam(learning_rate, weight_decay=config.weight_decay or None,
+                                     **average)
+    return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay, **average)
 
 
 def compile_for_training(model, config, steps_per_epoch):

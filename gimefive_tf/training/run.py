@@ -150,6 +150,7 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
             best_epoch = max(history, key=lambda r: r["val_accuracy"])["epoch"] if history else 0
             self.wait = len(history) - best_epoch if history else 0
             self.diverged, self.epoch = None, 0  # (epoch, step, loss) of a non-finite loss
+            self.raw_weights = None  # the trained weights while the averaged ones are scored
 
         def should_stop(self):
             """Early stopping's verdict on the epochs so far (also after a resume)."""
@@ -170,6 +171,8 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
         def on_test_begin(self, logs=None):
             if self.train_seconds is None:
                 self.train_seconds = time.perf_counter() - self.epoch_start
+            if self.raw_weights is None:  # validation, test and best.keras: the average
+                self.raw_weights = swap_in_average(self.model)
 
         def on_epoch_end(self, epoch, logs=None):
             if self.diverged:  # nothing of a diverged epoch is kept: no history, no models
@@ -197,11 +200,27 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
             plot_curves(self.history, run / "curves.png")
             if improved:
                 save_model_atomically(inference_model, run / "best.keras", include_optimizer=False)
+            if self.raw_weights is not None:  # training goes on from the trained weights
+                for variable, value in zip(self.model.trainable_weights, self.raw_weights):
+                    variable.assign(value)
+                self.raw_weights = None
             save_model_atomically(self.model, run / "last.keras")
             if self.should_stop():
                 self.model.stop_training = True
 
     return RunRecorder()
+
+
+def swap_in_average(model):
+    """With an optimizer that keeps a moving average of the weights (--ema), put the average in
+    the model and return the trained weights, to put back before training goes on; else None.
+    Keras itself only swaps at the end of fit, so the average is what a finished run keeps."""
+    optimizer = getattr(model, "optimizer", None)
+    if not getattr(optimizer, "use_ema", False):
+        return None
+    raw = [variable.numpy() for variable in model.trainable_weights]
+    optimizer.finalize_variable_values(model.trainable_weights)
+    return raw
 
 
 def evaluate_logits(model, dataset, label_smoothing=0.0):
