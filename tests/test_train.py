@@ -249,9 +249,11 @@ def test_ema_scores_and_keeps_the_average_and_resumes_from_the_trained_weights(d
     """--ema: validation and best.keras use the moving average of the weights; last.keras keeps
     the trained weights (and the average, in its optimizer) so a rerun resumes exactly."""
     from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+    from gimefive_tf.training.run import _inference_part, evaluate_logits
 
     out = tmp_path / "run"
-    args = TINY + ["--data", dataset, "--ema", "0.5", "--lr", "0.05", "--out", str(out)]
+    args = TINY + ["--data", dataset, "--ema", "0.5", "--lr", "0.05", "--augment", "flip=true",
+                   "--out", str(out)]
     assert run_train(args + ["--epochs", "1"]) == 0
     assert yaml.safe_load((out / "config.yaml").read_text())["ema"] == 0.5
     best = keras.saving.load_model(out / "best.keras", safe_mode=True)
@@ -265,8 +267,12 @@ def test_ema_scores_and_keeps_the_average_and_resumes_from_the_trained_weights(d
     assert any(not np.allclose(a, r) for a, r in zip(averages, trained))
     _, validation = stratified_split(read_dataset(dataset), 0.25, seed=0)
     images, labels = load_arrays(validation, image_size=32)
-    accuracy = np.mean(best.predict(images, verbose=0).argmax(1) == labels)
-    assert pd.read_csv(out / "history.csv")["val_accuracy"][0] == pytest.approx(accuracy)
+    loss, accuracy = evaluate_logits(best, [(images, labels)])
+    raw_loss, _ = evaluate_logits(_inference_part(last), [(images, labels)])
+    logged = pd.read_csv(out / "history.csv").iloc[0]
+    assert (logged["val_loss"], logged["val_accuracy"]) == pytest.approx((loss, accuracy),
+                                                                         rel=1e-4)
+    assert abs(raw_loss - loss) > 1e-3  # the trained weights would have logged another loss
     assert run_train(args + ["--epochs", "2"]) == 0
     resumed = keras.saving.load_model(out / "last.keras", safe_mode=True)
     assert int(resumed.optimizer.iterations.numpy()) == 2 * 3 and resumed.optimizer.use_ema
@@ -275,3 +281,15 @@ def test_ema_scores_and_keeps_the_average_and_resumes_from_the_trained_weights(d
 def test_ema_momentum_must_be_below_one(dataset, tmp_path, capsys):
     assert run_train(TINY + ["--data", dataset, "--ema", "1", "--out", str(tmp_path / "r")]) == 2
     assert "--ema" in capsys.readouterr().err
+
+
+def test_a_run_written_before_an_option_existed_resumes_with_its_default(dataset, tmp_path):
+    out = tmp_path / "run"
+    args = TINY + ["--data", dataset, "--out", str(out)]
+    assert run_train(args + ["--epochs", "1"]) == 0
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    del config["ema"]  # as an older version wrote it
+    (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert run_train(args + ["--epochs", "2"]) == 0
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
+    assert run_train(args + ["--epochs", "2", "--ema", "0.9"]) == 2  # a real change is refused

@@ -2,6 +2,7 @@
 (history.csv, curves.png, best.keras, last.keras, TensorBoard), stopped on a non-finite loss."""
 
 import contextlib
+import dataclasses
 import math
 import os
 import pathlib
@@ -51,7 +52,7 @@ class RunDirectory:
         config_file = self / "config.yaml"
         if not config_file.exists():
             return False
-        saved = yaml.safe_load(config_file.read_text()) or {}
+        saved = {**_option_defaults(config), **(yaml.safe_load(config_file.read_text()) or {})}
         current = config.to_dict()
         changed = [key for key in sorted(set(saved) | set(current))
                    if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)]
@@ -118,6 +119,17 @@ class RunDirectory:
 
         frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         write_text(self / "history.csv", frame.to_csv(index=False))
+
+
+def _option_defaults(config):
+    """Each option's default: what a run written before the option existed (e.g. --ema) ran."""
+    defaults = {}
+    for field in dataclasses.fields(config):
+        if field.default_factory is not dataclasses.MISSING:
+            defaults[field.name] = field.default_factory()
+        elif field.default is not dataclasses.MISSING:
+            defaults[field.name] = field.default
+    return defaults
 
 
 def save_model_atomically(model, path, include_optimizer=True):
@@ -214,7 +226,8 @@ def _make_recorder(run, config, inference_model, steps_per_epoch, history, test_
 def swap_in_average(model):
     """With an optimizer that keeps a moving average of the weights (--ema), put the average in
     the model and return the trained weights, to put back before training goes on; else None.
-    Keras itself only swaps at the end of fit, so the average is what a finished run keeps."""
+    Keras itself only swaps at the end of fit, so the average is what a finished run keeps.
+    Keras averages the trainable weights only: batch norm's statistics stay the running ones."""
     optimizer = getattr(model, "optimizer", None)
     if not getattr(optimizer, "use_ema", False):
         return None
