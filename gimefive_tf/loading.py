@@ -12,7 +12,7 @@ PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent / "pretrained"
 SHIPPED = {
     "rafdb": {"file": "gimefive_rafdb.keras", "data": "RAF-DB", "val_accuracy": 0.8645,
               "card": "MODEL_CARD.md"},
-    "fer2013": {"file": "gimefive_fer2013.keras", "data": "FER2013", "val_accuracy": 0.6828,
+    "fer2013": {"file": "gimefive_fer2013.keras", "data": "FER2013", "val_accuracy": 0.7001,
                 "card": "MODEL_CARD_FER2013.md"},
 }
 DEFAULT_MODEL = "rafdb"

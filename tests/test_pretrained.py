@@ -13,7 +13,7 @@ from gimefive_tf.loading import DEFAULT_MODEL, SHIPPED_MODELS, load_model
 SAMPLE = 400
 EXPECTED = {  # name: (dataset folder, minimum sample accuracy)
     "rafdb": ("RAF-DB", 0.88),  # measured 0.900 (attempt 4 in MODEL_CARD.md)
-    "fer2013": ("FER2013", 0.70),  # measured 0.7175 (attempt 2 in MODEL_CARD_FER2013.md)
+    "fer2013": ("FER2013", 0.72),  # measured 0.740 (attempt 3 in MODEL_CARD_FER2013.md)
 }
 
 
