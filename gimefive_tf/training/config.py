@@ -55,16 +55,14 @@ class TrainConfig:
         if self.limit is not None and (isinstance(self.limit, bool)
                                        or not isinstance(self.limit, int) or self.limit < 1):
             raise GiMeFiveError(f"limit={self.limit!r} is not allowed; use an integer >= 1")
-        for name in ("learning_rate", "momentum", "weight_decay", "label_smoothing"):
+        for name in ("learning_rate", "momentum", "weight_decay", "label_smoothing", "ema"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise GiMeFiveError(f"{name}={value!r} is not allowed; use a number >= 0")
         if self.label_smoothing >= 1:
             raise GiMeFiveError("label_smoothing must be below 1")
-        if isinstance(self.ema, bool) or not isinstance(self.ema, (int, float)) \
-                or not 0 <= self.ema < 1:
-            raise GiMeFiveError(f"ema={self.ema!r} is not allowed; use a momentum in [0, 1) "
-                                "(e.g. 0.999), or 0 for none")
+        if self.ema >= 1:
+            raise GiMeFiveError("ema must be below 1 (a momentum such as 0.999; 0 for none)")
         if self.val_data is None and not 0 < self.val_split < 1:
             raise GiMeFiveError(f"val_split={self.val_split!r} is not allowed; use a fraction "
                                 "in (0, 1) or pass val_data")
@@ -78,6 +76,12 @@ class TrainConfig:
         if unknown:
             raise GiMeFiveError(f"unknown augment option(s) {', '.join(sorted(unknown))}")
         return AugmentConfig(**self.augment)
+
+    @classmethod
+    def defaults(cls):
+        """Each option's default: what a run saved before the option existed (e.g. ema) ran."""
+        return {f.name: f.default_factory() if f.default_factory is not dataclasses.MISSING
+                else f.default for f in dataclasses.fields(cls) if f.name != "data"}
 
     def to_dict(self):
         return dataclasses.asdict(self)

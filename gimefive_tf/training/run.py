@@ -2,7 +2,6 @@
 (history.csv, curves.png, best.keras, last.keras, TensorBoard), stopped on a non-finite loss."""
 
 import contextlib
-import dataclasses
 import math
 import os
 import pathlib
@@ -52,7 +51,7 @@ class RunDirectory:
         config_file = self / "config.yaml"
         if not config_file.exists():
             return False
-        saved = {**_option_defaults(config), **(yaml.safe_load(config_file.read_text()) or {})}
+        saved = {**config.defaults(), **(yaml.safe_load(config_file.read_text()) or {})}
         current = config.to_dict()
         changed = [key for key in sorted(set(saved) | set(current))
                    if key not in RESUMABLE_CHANGES and saved.get(key) != current.get(key)]
@@ -119,17 +118,6 @@ class RunDirectory:
 
         frame = pd.DataFrame(rows, columns=HISTORY_COLUMNS)
         write_text(self / "history.csv", frame.to_csv(index=False))
-
-
-def _option_defaults(config):
-    """Each option's default: what a run written before the option existed (e.g. --ema) ran."""
-    defaults = {}
-    for field in dataclasses.fields(config):
-        if field.default_factory is not dataclasses.MISSING:
-            defaults[field.name] = field.default_factory()
-        elif field.default is not dataclasses.MISSING:
-            defaults[field.name] = field.default
-    return defaults
 
 
 def save_model_atomically(model, path, include_optimizer=True):
