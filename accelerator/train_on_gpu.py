@@ -1,0 +1,368 @@
+"""Train several GiMeFive models at once on one GPU machine that has no TensorFlow.
+
+The lent accelerator machines carry JAX and PyTorch but not TensorFlow, and give one command
+of at most ten minutes. So this script runs the project's own model code (`build_gimefive`, the
+augmentation layers of `gimefive_tf.data.augment`: all `keras.ops`, backend-free) under Keras 3
+on JAX (PyTorch if JAX fails), as several processes sharing the GPU, each with a wall-clock
+budget instead of an epoch count: its cosine learning rate follows the fraction of its budget
+spent, so every run anneals to ~0 in time, however fast the machine turns out to be.
+
+Phase 1 trains FER2013 models to the end of the budget and RAF-DB "teachers" to its middle;
+phase 2 distills the teachers' averaged predictions (mirrored too) into a student started from
+the best teacher. Every run keeps its best validation epoch; the best models come back as
+weight files (`export_weights`), which `python -m gimefive_tf.models load-weights` (TensorFlow)
+turns into `.keras` models; accuracies we report are measured there, through tf.data.
+
+    python accelerator/train_on_gpu.py --data .accel --out $OUT --budget 540
+"""
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARAMETERS = 10_478_086  # trainable, of create_model("gimefive"): the paper's 15-layer model
+PART_BYTES = 15 * 2**20  # the machine returns files of at most 16 MiB
+
+# The recipe of the shipped CPU models (SGD, momentum 0.9, label smoothing 0.1, flip, rotation
+# 10, pad-4 crop, erasing), at batch 64 with the learning rate scaled linearly from 0.01 at 32.
+RAF_AUGMENT = {"flip": True, "rotation": 10, "crop_padding": 4, "erasing": 0.25}
+BATCH = 64
+
+
+def plan(budget, limit=None):
+    """The jobs: (name, phase, spec). Phase-1 teachers end at 55% of the budget."""
+    middle, end = 0.55 * budget, budget
+    common = {"batch": BATCH, "momentum": 0.9, "label_smoothing": 0.1, "limit": limit}
+    jobs = [
+        {"name": "fer-a", "data": "fer2013", "seed": 0, "lr": 0.02, "weight_decay": 5e-4,
+         "augment": {**RAF_AUGMENT, "erasing": 0.1}, "deadline": end},
+        {"name": "fer-b", "data": "fer2013", "seed": 1, "lr": 0.02, "weight_decay": 2e-3,
+         "augment": RAF_AUGMENT, "deadline": end},
+    ]
+    jobs += [{"name": f"raf-t{seed}", "data": "rafdb", "seed": seed, "lr": 0.02,
+              "weight_decay": 5e-3, "augment": RAF_AUGMENT, "deadline": middle, "teacher": True}
+             for seed in (1, 2, 3)]
+    student = {"name": "raf-student", "data": "rafdb", "seed": 4, "lr": 0.01,
+               "weight_decay": 5e-3, "augment": RAF_AUGMENT, "deadline": end,
+               "teachers": ["raf-t1", "raf-t2", "raf-t3"], "teacher_weight": 0.7,
+               "label_smoothing": 0.0}
+    return [{**common, **job} for job in jobs], {**common, **student}
+
+
+# ---------------------------------------------------------------- the worker (one model) ---
+
+def import_model_code():
+    """Import the model builder and augmentation without gimefive_tf/__init__ (which loads
+    TensorFlow): stub the packages so only the backend-free modules are read."""
+    import types
+
+    for name, folder in (("gimefive_tf", ""), ("gimefive_tf.models", "models"),
+                         ("gimefive_tf.data", "data")):
+        module = types.ModuleType(name)
+        module.__path__ = [os.path.join(REPO, "gimefive_tf", folder)]
+        sys.modules[name] = module
+    from gimefive_tf.data.augment import AugmentConfig, image_augmentation, with_augmentation
+    from gimefive_tf.models.gimefive import build_gimefive
+
+    return build_gimefive, AugmentConfig, image_augmentation, with_augmentation
+
+
+def load_pack(path, limit=None):
+    """(train images, train labels, val images, val labels): uint8 RGB, as the model takes
+    (its Preprocess layer makes them grayscale)."""
+    import io
+
+    from PIL import Image
+
+    pack = np.load(path)
+    encoded, offsets = pack["encoded"].tobytes(), pack["offsets"]
+    images = np.empty((len(offsets) - 1, 64, 64, 3), np.uint8)
+    for index in range(len(images)):
+        images[index] = np.asarray(Image.open(io.BytesIO(
+            encoded[offsets[index]:offsets[index + 1]])).convert("RGB").resize((64, 64)))
+    labels, validation = pack["labels"].astype(np.int64), pack["is_validation"]
+    train, val = np.flatnonzero(~validation), np.flatnonzero(validation)
+    if limit:  # a dry run on a random few
+        rng = np.random.default_rng(0)
+        train, val = rng.permutation(train)[:limit], rng.permutation(val)[:max(limit // 4, 64)]
+    return images[train], labels[train], images[val], labels[val]
+
+
+def run_job(job, work):
+    import keras
+
+    build_gimefive, AugmentConfig, image_augmentation, with_augmentation = import_model_code()
+    check_accelerator(keras.config.backend(), job["limit"])
+    keras.utils.set_random_seed(job["seed"])
+    x_train, y_train, x_val, y_val = load_pack(os.path.join(job["data_dir"],
+                                                            job["data"] + ".npz"), job["limit"])
+    model = build_gimefive()
+    trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
+    if trainable != PARAMETERS:
+        raise SystemExit(f"model has {trainable} trainable parameters, not {PARAMETERS}")
+    if job.get("teachers"):
+        job["teachers"] = [name for name in job["teachers"]
+                           if os.path.exists(os.path.join(work, name + ".train_probs.npy"))]
+        best = max(job["teachers"], key=lambda name: read_json(work, name)["val_accuracy"])
+        set_weights(model, np.load(os.path.join(work, best + ".npz")))
+        job["init_from"] = best
+    augmentation = image_augmentation(AugmentConfig(**job["augment"]), 64, seed=job["seed"])
+    for layer in augmentation.layers:
+        layer.supports_jit = True  # see jit_compile below
+    training = with_augmentation(model, augmentation)
+    training.compile(
+        optimizer=keras.optimizers.SGD(job["lr"], momentum=job["momentum"],
+                                       weight_decay=job["weight_decay"]),
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                  label_smoothing=job["label_smoothing"]),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        # RandomRotation and RandomTranslation say supports_jit=False (for TensorFlow), which
+        # makes "auto" run every step op by op: on the GPU 0.4 s a step, the chip 1% busy.
+        # Their JAX and PyTorch code is plain array math, so the step is compiled whole.
+        jit_compile=True)
+    targets = np.eye(6, dtype="float32")[y_train]
+    if job.get("teachers"):
+        taught = np.mean([np.load(os.path.join(work, name + ".train_probs.npy"))
+                          for name in job["teachers"]], axis=0)
+        targets = (1 - job["teacher_weight"]) * targets + job["teacher_weight"] * taught
+    keeper = best_epoch_callback(model, os.path.join(work, job["name"]), job)
+    training.fit(x_train, targets, batch_size=job["batch"], epochs=100_000, shuffle=True,
+                 validation_data=(x_val, np.eye(6, dtype="float32")[y_val]),
+                 callbacks=[keeper], verbose=0)
+    set_weights(model, np.load(keeper.path + ".npz"))
+    val_probs = mirrored_probabilities(model, x_val)
+    record = {**keeper.summary(), "backend": keras.config.backend(),
+              "val_accuracy": float(np.mean(val_probs[0].argmax(1) == y_val)),
+              "val_accuracy_mirrored": float(np.mean(val_probs.mean(0).argmax(1) == y_val)),
+              "train_images": len(x_train), "val_images": len(x_val),
+              "val_labels": y_val.tolist(), "job": job}
+    np.save(keeper.path + ".val_probs.npy", val_probs)
+    if job.get("teacher"):
+        np.save(keeper.path + ".train_probs.npy", mirrored_probabilities(model, x_train).mean(0))
+    write_json(keeper.path + ".json", record)
+
+
+def check_accelerator(backend, dry_run):
+    """Fail (so the orchestrator tries the other backend) when the backend sees no GPU."""
+    if backend == "jax":
+        import jax
+
+        devices = [str(device) for device in jax.devices()]
+        found = jax.default_backend() == "gpu"
+    else:
+        import torch
+
+        found = torch.cuda.is_available()
+        devices = [torch.cuda.get_device_name(0)] if found else ["cpu"]
+    print(f"{backend}: {', '.join(devices)}", flush=True)
+    if not found and not dry_run:
+        raise SystemExit(f"{backend} sees no GPU")
+
+
+def best_epoch_callback(model, path, job):
+    """A callback: the time-budgeted cosine, the best validation epoch saved as it happens, and
+    a stop when one more epoch would overrun the deadline."""
+    import keras
+
+    class BestEpoch(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.network, self.path, self.job = model, path, job
+            self.deadline = job["origin"] + job["deadline"]
+            self.epoch_start = self.first_epoch_end = None
+            self.best, self.best_epoch, self.history, self.epoch_seconds = -1.0, 0, [], []
+
+        def on_epoch_begin(self, epoch, logs=None):
+            now = time.time()
+            self.epoch_start = now
+            anneal_from = self.first_epoch_end or now  # epoch 1 (compiling) runs at the full rate
+            spent = (now - anneal_from) / max(self.deadline - anneal_from, 1e-9)
+            rate = 0.5 * self.job["lr"] * (1 + math.cos(math.pi * min(max(spent, 0.0), 1.0)))
+            self.model.optimizer.learning_rate = rate
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.time()
+            self.epoch_seconds.append(now - self.epoch_start)
+            if self.first_epoch_end is None:
+                self.first_epoch_end = now
+            accuracy = float(logs["val_accuracy"])
+            self.history.append({"epoch": epoch + 1, "val_accuracy": accuracy,
+                                 "accuracy": float(logs["accuracy"]), "loss": float(logs["loss"]),
+                                 "val_loss": float(logs["val_loss"]),
+                                 "lr": float(np.asarray(self.model.optimizer.learning_rate))})
+            if accuracy > self.best:
+                self.best, self.best_epoch = accuracy, epoch + 1
+                save_weights(self.network, self.path + ".npz")
+            typical = float(np.median(self.epoch_seconds[1:] or self.epoch_seconds))
+            print(f"{self.job['name']} epoch {epoch + 1} val {accuracy:.4f} best {self.best:.4f} "
+                  f"({now - self.job['origin']:.0f}s, epoch {self.epoch_seconds[-1]:.1f}s)",
+                  flush=True)
+            if now + typical > self.deadline:
+                self.model.stop_training = True
+
+        def summary(self):
+            return {"epochs": len(self.history), "best_epoch": self.best_epoch,
+                    "best_logged_val_accuracy": self.best, "history": self.history,
+                    "median_epoch_seconds": float(np.median(self.epoch_seconds[1:] or [0]))}
+
+    return BestEpoch()
+
+
+def save_weights(model, path):
+    arrays = {f"{index:03d}|{variable.path}": np.asarray(variable.numpy())
+              for index, variable in enumerate(model.weights)}
+    np.savez(path + ".tmp.npz", **arrays)
+    os.replace(path + ".tmp.npz", path)
+
+
+def set_weights(model, archive):
+    names = sorted(archive.files)
+    if [name.split("|", 1)[1] for name in names] != [v.path for v in model.weights]:
+        raise SystemExit("weight file does not match the model's variables")
+    model.set_weights([archive[name] for name in names])
+
+
+def mirrored_probabilities(model, images):
+    """Softmax of the model on the images and on their mirror images: shape (2, N, 6)."""
+    import keras
+
+    outputs = []
+    for batch in (images, images[:, :, ::-1]):
+        logits = model.predict(batch, batch_size=512, verbose=0)
+        outputs.append(np.asarray(keras.ops.softmax(logits)))
+    return np.stack(outputs)
+
+
+# ---------------------------------------------------------- the orchestrator (all of them) ---
+
+def export_weights(source, out, name):
+    """Write a model's weights as <name>.partN.npz files under PART_BYTES: kernels as float16
+    (4 bytes to 2 a weight, so three models fit what the machine returns), the rest float32."""
+    archive = np.load(source)
+    parts, sizes = [{}], [0]
+    for key in sorted(archive.files, key=lambda k: -archive[k].size):
+        array = archive[key]
+        array = array.astype(np.float16) if array.ndim >= 2 else array.astype(np.float32)
+        target = next((i for i, size in enumerate(sizes) if size + array.nbytes < PART_BYTES),
+                      None)
+        if target is None:
+            parts.append({})
+            sizes.append(0)
+            target = len(parts) - 1
+        parts[target][key] = array
+        sizes[target] += array.nbytes
+    files = []
+    for index, part in enumerate(parts):
+        files.append(os.path.join(out, f"{name}.part{index}.npz"))
+        np.savez(files[-1], **part)
+    return files
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="folder with rafdb.npz and fer2013.npz")
+    parser.add_argument("--out", required=True, help="folder for the returned files")
+    parser.add_argument("--budget", type=float, default=540, help="seconds for all training")
+    parser.add_argument("--limit", type=int, default=None, help="images per set (a dry run)")
+    parser.add_argument("--only", help="comma-separated job names to run (default: all)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker:
+        job = json.loads(args.worker)
+        return run_job(job, job["work"])
+
+    origin = time.time()
+    work = os.path.abspath(os.path.join(os.environ.get("TMPDIR", "/tmp"), "gimefive-work"))
+    os.makedirs(work, exist_ok=True)
+    os.makedirs(args.out, exist_ok=True)
+    log = open(os.path.join(args.out, "train_log.txt"), "a")
+    phase1, student = plan(args.budget, args.limit)
+    if args.only:
+        wanted = set(args.only.split(","))
+        phase1 = [job for job in phase1 if job["name"] in wanted]
+        if student["name"] not in wanted:  # no student: the teachers may use the whole budget
+            student = {**student, "teachers": []}
+            phase1 = [{**job, "deadline": args.budget} for job in phase1]
+    running = {job["name"]: launch(job, args, work, origin, log) for job in phase1}
+    student_started = False
+    while running:
+        time.sleep(2)
+        for name, process in list(running.items()):
+            if process.poll() is not None:
+                del running[name]
+                failed = process.returncode != 0
+                job = next(j for j in phase1 + [student] if j["name"] == name)
+                print(f"[{time.time() - origin:.0f}s] {name} exited {process.returncode}",
+                      file=log, flush=True)
+                if failed and job.get("backend", "jax") == "jax" and \
+                        time.time() - origin < 0.3 * args.budget:
+                    job["backend"] = "torch"  # JAX broke on this machine: try PyTorch
+                    running[name] = launch(job, args, work, origin, log)
+        teachers_done = any(os.path.exists(os.path.join(work, n + ".train_probs.npy"))
+                            for n in student["teachers"])
+        teachers_gone = not any(n in running for n in student["teachers"])
+        if not student_started and teachers_gone and teachers_done and student["teachers"]:
+            running[student["name"]] = launch(student, args, work, origin, log)
+            student_started = True
+        if time.time() - origin > args.budget + 60:  # a worker overran: keep what exists
+            for process in running.values():
+                process.kill()
+            break
+    summarize(work, args.out, phase1 + [student], origin, log)
+
+
+def launch(job, args, work, origin, log):
+    job = {**job, "data_dir": os.path.abspath(args.data), "work": work, "origin": origin}
+    env = {**os.environ, "KERAS_BACKEND": job.get("backend", "jax"),
+           "XLA_PYTHON_CLIENT_PREALLOCATE": "false", "PYTHONUNBUFFERED": "1"}
+    print(f"[{time.time() - origin:.0f}s] start {job['name']} on {env['KERAS_BACKEND']}",
+          file=log, flush=True)
+    return subprocess.Popen([sys.executable, os.path.abspath(__file__), "--data", args.data,
+                             "--out", args.out, "--worker", json.dumps(job)],
+                            stdout=log, stderr=subprocess.STDOUT, env=env)
+
+
+def summarize(work, out, jobs, origin, log):
+    """results.json (every run's figures, the ensembles') and the best models' weight files."""
+    records = {job["name"]: read_json(work, job["name"]) for job in jobs}
+    records = {name: record for name, record in records.items() if record}
+    results = {"runs": records, "files": {}}
+    for data in ("rafdb", "fer2013"):
+        names = [n for n, r in records.items() if r["job"]["data"] == data]
+        if len(names) > 1:
+            probs = np.mean([np.load(os.path.join(work, n + ".val_probs.npy"))[0]
+                             for n in names], axis=0)
+            labels = np.asarray(records[names[0]]["val_labels"])
+            results[f"{data}_ensemble_val_accuracy"] = float(np.mean(probs.argmax(1) == labels))
+    ranked = sorted(records, key=lambda n: -records[n]["val_accuracy"])
+    chosen = [next((n for n in ranked if records[n]["job"]["data"] == d), None)
+              for d in ("rafdb", "fer2013")]
+    chosen += [n for n in ranked if n not in chosen and records[n]["job"]["data"] == "rafdb"][:1]
+    for name in filter(None, chosen):
+        results["files"][name] = [os.path.basename(f) for f in
+                                  export_weights(os.path.join(work, name + ".npz"), out, name)]
+    results["seconds"] = time.time() - origin
+    write_json(os.path.join(out, "results.json"), results)
+    print(json.dumps({n: (r["val_accuracy"], r["val_accuracy_mirrored"], r["epochs"])
+                      for n, r in records.items()}), file=log, flush=True)
+
+
+def read_json(work, name):
+    path = os.path.join(work, name + ".json")
+    return json.load(open(path)) if os.path.exists(path) else None
+
+
+def write_json(path, value):
+    with open(path, "w") as handle:
+        json.dump(value, handle, indent=1, default=str)
+
+
+if __name__ == "__main__":
+    main()
