@@ -14,12 +14,22 @@ import numpy as np
 
 
 def read_parts(paths):
-    """{variable path: array} from every part, in the model's variable order."""
-    arrays = {}
+    """{variable path: array} from every part of one run, in the model's variable order."""
+    arrays, runs = {}, set()
     for path in paths:
         with np.load(path) as part:
+            runs.add(str(part["__run__"]) if "__run__" in part.files else None)
             for key in part.files:
-                arrays[key] = part[key]
+                if key in arrays:
+                    raise ValueError(f"{path} repeats {key.split('|')[-1]}: pass each part once")
+                if key != "__run__":
+                    arrays[key] = part[key]
+    if len(runs) != 1 or None in runs:
+        raise ValueError(f"the parts come from different runs ({', '.join(map(str, runs))}); "
+                         "pass the parts of one run")
+    name, count = runs.pop().rsplit(":", 1)
+    if int(count) != len(paths):
+        raise ValueError(f"run {name} has {count} parts, {len(paths)} given")
     return {key.split("|", 1)[1]: arrays[key] for key in sorted(arrays)}
 
 
