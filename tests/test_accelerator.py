@@ -4,6 +4,7 @@ that lent GPU machines use, run here end to end on a few real faces."""
 import importlib.util
 import json
 import os
+import pathlib
 import subprocess
 import sys
 
@@ -11,8 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from conftest import REPO
-
+REPO = pathlib.Path(__file__).resolve().parents[1]
 SCRIPTS = REPO / "accelerator"
 
 
