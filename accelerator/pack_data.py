@@ -10,26 +10,25 @@ tf.data, on the returned weights.
     python accelerator/pack_data.py ../shared/datasets/RAF-DB .accel/rafdb.npz
 """
 
-import argparse
-import sys
+import os
 
 import numpy as np
 
+from gimefive_tf.cli import ArgumentParser, run_cli
+from gimefive_tf.errors import GiMeFiveError
+
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("data", help="a dataset folder gimefive_tf.data can read")
     parser.add_argument("out", help="the .npz to write (never overwritten)")
     parser.add_argument("--val-split", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-
-    import os
-
     if not args.out.endswith(".npz"):
-        fail(f"{args.out}: name the pack <something>.npz")
+        raise GiMeFiveError(f"{args.out}: name the pack <something>.npz")
     if os.path.exists(args.out):
-        fail(f"{args.out} exists; choose another path")
+        raise GiMeFiveError(f"{args.out} exists; choose another path")
     from gimefive_tf.data import read_dataset, stratified_split
 
     table = read_dataset(args.data)
@@ -46,14 +45,5 @@ def main(argv=None):
           f"{offsets[-1] / 1e6:.1f} MB encoded")
 
 
-def fail(message):
-    """One line on stderr and exit code 2, as every command of the project does."""
-    print(f"error: {message}", file=sys.stderr)
-    sys.exit(2)
-
-
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as error:  # a bad path or file: one line, no traceback
-        fail(str(error).splitlines()[0] if str(error) else type(error).__name__)
+    raise SystemExit(run_cli(main))
