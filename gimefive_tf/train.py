@@ -7,7 +7,8 @@ The run directory holds config.yaml (everything needed to rerun, seed included),
 validation accuracy, inference model), last.keras (with optimizer state, for resuming),
 history.csv, curves.png, skipped_images.csv and a TensorBoard log. Re-running the same command
 on the same directory resumes after the last finished epoch; a different config is refused.
---distribution spreads the run over GPUs or machines (tf.distribute) with the same recipe.
+--distribution spreads the run over GPUs or machines (tf.distribute) with the same recipe;
+--teacher distills trained models into it (training/teachers.py).
 """
 
 import pathlib
@@ -63,6 +64,12 @@ def build_parser():
     add("--augment", action="append", default=[], metavar="KEY=VALUE",
         help="augmentation, e.g. --augment flip=true --augment rotation=10 (repeatable)")
     add("--init-from", help="start from the weights of this .keras model")
+    add("--teacher", dest="teachers", action="append", metavar="PATH.keras|NAME",
+        help="distill: a trained model (.keras file or shipped name) whose probabilities on "
+             "each training image (unaugmented, mirror-averaged; the mean over all teachers, "
+             "repeatable) are blended into its label; scored once, kept in the run directory")
+    add("--teacher-weight", type=finite_float(0, 1), metavar="W",
+        help="the teachers' share of each training target (0.5); the label keeps 1 - W")
     add("--config", help="YAML file of options (command-line options win)")
     add("--out", help="run directory (default: runs/<model>-<data>-s<seed>)")
     add("--seed", type=non_negative_int, help="random seed (0)")
@@ -92,7 +99,8 @@ def config_from_args(args):
     for key in ("model", "data", "layout", "split", "val_data", "val_split", "test_data", "limit",
                 "epochs", "batch_size", "optimizer", "learning_rate", "momentum",
                 "weight_decay", "label_smoothing", "ema", "class_weights", "schedule", "patience",
-                "early_stopping", "init_from", "seed", "distribution"):
+                "early_stopping", "init_from", "teachers", "teacher_weight", "seed",
+                "distribution"):
         value = getattr(args, key)
         if value is not None:
             values[key] = value
@@ -105,6 +113,12 @@ def config_from_args(args):
         from gimefive_tf.loading import model_file
 
         values["init_from"] = str(model_file(args.start_from))
+    if args.teachers:
+        from gimefive_tf.loading import model_file
+
+        values["teachers"] = [str(model_file(teacher)) for teacher in args.teachers]
+    if args.teacher_weight is not None and not values.get("teachers"):
+        raise GiMeFiveError("--teacher-weight needs at least one --teacher")
     if args.val_data:
         values.pop("val_split", None)
     if args.option:

@@ -7,8 +7,8 @@ from PIL import Image
 
 from fixtures import make_folders_dataset, write_image
 from gimefive_tf.cli import run_cli
-from gimefive_tf.data import (class_weights, decode_image, make_dataset, read_dataset,
-                              stratified_split, training_stream)
+from gimefive_tf.data import (class_weights, decode_image, load_arrays, make_dataset,
+                              read_dataset, stratified_split, training_stream)
 from gimefive_tf.data.__main__ import main as data_main
 from gimefive_tf.data.augment import AugmentConfig, batch_mixer, image_augmentation
 from gimefive_tf.errors import GiMeFiveError
@@ -61,6 +61,24 @@ def test_training_stream_resumes_with_the_same_batches(tmp_path):
     epochs = [sum(uninterrupted[e * steps:(e + 1) * steps], []) for e in range(3)]
     assert all(sorted(e) == sorted(table.labels.tolist()) for e in epochs)
     assert epochs[0] != epochs[1]
+
+
+def test_training_stream_yields_each_images_own_target(tmp_path):
+    """Distillation's per-image targets travel with their images through the shuffle."""
+    make_folders_dataset(tmp_path, per_class=3, split_dirs=None)
+    table = read_dataset(tmp_path)
+    images, labels = load_arrays(table)
+    targets = np.stack([np.arange(len(table)), labels], axis=1).astype(np.float32)
+    stream, steps = training_stream(table, batch_size=4, seed=3, targets=targets)
+    seen = []
+    for batch_images, batch_targets in stream.take(steps):
+        for image, (row, label) in zip(batch_images.numpy(), batch_targets.numpy()):
+            np.testing.assert_array_equal(image, images[int(row)])
+            assert label == labels[int(row)]
+            seen.append(int(row))
+    assert sorted(seen) == list(range(len(table)))
+    with pytest.raises(GiMeFiveError, match="one vector per image"):
+        training_stream(table, targets=targets[:-1])
 
 
 def test_stratified_split_is_seeded_disjoint_and_proportional(tmp_path):

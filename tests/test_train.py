@@ -134,6 +134,10 @@ def test_config_file_options_with_command_line_overrides(dataset, tmp_path, caps
     (["--option", "conv_depth=9"], "conv_depth=9"),
     (["--augment", "spin=1"], "unknown augment option"),
     (["--config", "/nonexistent.yaml"], "does not exist"),
+    (["--teacher", "/nonexistent.keras"], "does not exist"),
+    (["--teacher", "rafdb"], "teacher "),  # 64x64 input, the model trained here takes 32x32
+    (["--teacher", "rafdb", "--teacher-weight", "1.5"], "1.5 must be at most 1"),
+    (["--teacher-weight", "0.5"], "--teacher-weight needs at least one --teacher"),
 ])
 def test_bad_options_are_one_clear_line(dataset, tmp_path, capsys, args, message):
     assert run_train(TINY + ["--data", dataset, "--out", str(tmp_path / "r")] + args) == 2
@@ -293,3 +297,48 @@ def test_a_run_written_before_an_option_existed_resumes_with_its_default(dataset
     assert run_train(args + ["--epochs", "2"]) == 0
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
     assert run_train(args + ["--epochs", "2", "--ema", "0.9"]) == 2  # a real change is refused
+
+
+def test_distillation_trains_on_the_teachers_blend_and_resumes_on_the_same(dataset, tmp_path,
+                                                                          capsys):
+    """--teacher: each training image's target is (1 - W) * its label + W * the teachers' mean
+    mirror-averaged probabilities, scored once and kept in the run for a resume."""
+    from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+    from gimefive_tf.inference import Predictor
+    from gimefive_tf.training.teachers import PROBABILITIES_FILE
+
+    teachers = []
+    for seed in ("1", "2"):
+        assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--seed", seed,
+                                 "--out", str(tmp_path / f"teacher{seed}")]) == 0
+        teachers.append(str(tmp_path / f"teacher{seed}" / "best.keras"))
+    out = tmp_path / "student"
+    args = TINY + ["--data", dataset, "--teacher", teachers[0], "--teacher", teachers[1],
+                   "--teacher-weight", "0.25", "--out", str(out), "--json"]
+    capsys.readouterr()
+    assert run_train(args + ["--epochs", "1"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    saved = yaml.safe_load((out / "config.yaml").read_text())
+    assert saved["teachers"] == teachers and saved["teacher_weight"] == 0.25
+    train_table, _ = stratified_split(read_dataset(dataset), 0.25, seed=0)
+    images, labels = load_arrays(train_table, image_size=32)
+    expected = np.mean([Predictor(keras.saving.load_model(path, safe_mode=True), mirror=True)(
+        images) for path in teachers], axis=0)
+    probabilities = np.load(out / PROBABILITIES_FILE)
+    np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    assert summary["teachers_train_accuracy"] == pytest.approx(
+        np.mean(expected.argmax(1) == labels), abs=1e-4)
+    written = (out / PROBABILITIES_FILE).stat().st_mtime_ns
+    assert run_train(args + ["--epochs", "2"]) == 0  # resumes on the kept probabilities
+    assert (out / PROBABILITIES_FILE).stat().st_mtime_ns == written
+    assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
+    assert run_train(args[:-1] + ["--teacher-weight", "0.5", "--epochs", "2"]) == 2  # refused
+
+
+def test_distillation_targets_blend_labels_and_probabilities():
+    from gimefive_tf.training.teachers import distillation_targets
+
+    probabilities = np.array([[0.5, 0.5, 0, 0, 0, 0], [0, 0, 0, 0, 0.2, 0.8]], np.float32)
+    targets = distillation_targets([1, 5], probabilities, 0.25)
+    np.testing.assert_allclose(targets, [[0.125, 0.875, 0, 0, 0, 0],
+                                         [0, 0, 0, 0, 0.05, 0.95]], atol=1e-7)

@@ -95,15 +95,24 @@ def _check_batch_size(batch_size):
 
 
 def training_stream(table, batch_size=16, image_size=DEFAULT_IMAGE_SIZE, seed=0, start_epoch=0,
-                    cache=True):
+                    cache=True, targets=None):
     """(dataset, steps_per_epoch): an endless stream of shuffled epochs for `model.fit`.
 
     The shuffle is seeded and reshuffles every epoch, and a run resumed at `start_epoch` skips
     the batches of the epochs already done, so it sees exactly what an uninterrupted run would.
-    Decoding happens once; later epochs read the cache.
+    Decoding happens once; later epochs read the cache. `targets`, one float vector per image
+    of the table (distillation's soft labels), are yielded instead of the int labels, in the
+    same shuffled order.
     """
     _check_batch_size(batch_size)
     base = decoded_images(table, image_size, cache)
+    if targets is not None:
+        targets = np.asarray(targets, np.float32)
+        if targets.ndim != 2 or len(targets) != len(table):
+            raise GiMeFiveError(f"targets must hold one vector per image ({len(table)}), got "
+                                f"shape {targets.shape}")
+        base = tf.data.Dataset.zip(base, tf.data.Dataset.from_tensor_slices(targets)).map(
+            lambda image_and_label, target: (image_and_label[0], target))
     steps_per_epoch = -(-len(table) // batch_size)
     stream = base.shuffle(len(table), seed=seed, reshuffle_each_iteration=True)
     stream = stream.batch(batch_size).repeat().skip(start_epoch * steps_per_epoch)

@@ -40,6 +40,10 @@ class TrainConfig:
     patience: int = 15
     augment: dict = dataclasses.field(default_factory=dict)
     init_from: str = None
+    # distillation: train on (1 - teacher_weight) * the labels + teacher_weight * the teachers'
+    # mean probabilities for each training image (mirror-averaged; see training/teachers.py)
+    teachers: list = dataclasses.field(default_factory=list)
+    teacher_weight: float = 0.5
     seed: int = 0
     distribution: str = "none"  # how, not what: a run may resume under another one
 
@@ -63,6 +67,15 @@ class TrainConfig:
             raise GiMeFiveError("label_smoothing must be below 1")
         if self.ema >= 1:
             raise GiMeFiveError("ema must be below 1 (a momentum such as 0.999; 0 for none)")
+        if not isinstance(self.teachers, list) or not all(
+                isinstance(teacher, str) and teacher for teacher in self.teachers):
+            raise GiMeFiveError("teachers must be a list of trained models (.keras files or "
+                                "shipped names)")
+        if isinstance(self.teacher_weight, bool) or \
+                not isinstance(self.teacher_weight, (int, float)) or \
+                not 0 <= self.teacher_weight <= 1:
+            raise GiMeFiveError(f"teacher_weight={self.teacher_weight!r} is not allowed; use a "
+                                "fraction in [0, 1]")
         if self.val_data is None and not 0 < self.val_split < 1:
             raise GiMeFiveError(f"val_split={self.val_split!r} is not allowed; use a fraction "
                                 "in (0, 1) or pass val_data")

@@ -102,10 +102,13 @@ def compile_for_training(model, config, steps_per_epoch):
 
 
 def one_hot_batches(dataset, num_classes, mixer=None):
+    """(images, one-hot targets) batches from (images, int labels) ones; target vectors
+    (distillation's soft labels) pass as they are."""
     import tensorflow as tf
 
-    dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)),
-                          num_parallel_calls=tf.data.AUTOTUNE)
+    if dataset.element_spec[1].dtype.is_integer:
+        dataset = dataset.map(lambda x, y: (x, tf.one_hot(y, num_classes)),
+                              num_parallel_calls=tf.data.AUTOTUNE)
     if mixer is not None:
         dataset = dataset.map(mixer, num_parallel_calls=tf.data.AUTOTUNE)
     return dataset

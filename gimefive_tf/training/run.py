@@ -15,6 +15,7 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, write_text
 from gimefive_tf.training.recipe import (
     compile_for_training, distribution_strategy, load_tables, one_hot_batches)
+from gimefive_tf.training.teachers import check_teachers, run_targets
 
 RESUMABLE_CHANGES = ("epochs", "distribution")  # how long and how spread, not what is trained
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
@@ -299,10 +300,11 @@ def train(config, out, verbose=2):
     write their copies to a temporary folder, removed at the end (every worker saves, as
     TensorFlow's multi-worker guide asks: reading distributed variables may be collective).
     """
-    if config.init_from:
-        from gimefive_tf.loading import model_file
+    from gimefive_tf.loading import model_file
 
-        model_file(config.init_from)  # a wrong path is refused before the run directory exists
+    for start in filter(None, [config.init_from, *config.teachers]):
+        model_file(start)  # a wrong path is refused before the run directory exists
+    check_teachers(config)
     strategy = distribution_strategy(config.distribution)  # before any TensorFlow op
     import tensorflow as tf
 
@@ -394,8 +396,10 @@ def _train_in(source, run, resuming, strategy, config, train_table, val_table, t
     history = source.read_history()[:done]
     # --batch-size is the global batch: tf.distribute splits each over the replicas, so a run
     # takes the same steps, and the paper's batch of 16, on any number of them
+    targets, teacher_agreement = run_targets(config, train_table, image_size, num_classes,
+                                             source, run)
     stream, _ = training_stream(train_table, config.batch_size, image_size, seed=config.seed,
-                                start_epoch=done)
+                                start_epoch=done, targets=targets)
     stream = _sharded_by_data(
         one_hot_batches(stream, num_classes, batch_mixer(augment, seed=config.seed)))
     val_batch = _replica_batch_size(len(val_table), 256, strategy.num_replicas_in_sync)
@@ -422,7 +426,9 @@ def _train_in(source, run, resuming, strategy, config, train_table, val_table, t
             "stopped_early": recorder.should_stop(),
             "train_images": len(train_table), "val_images": len(val_table),
             "test_images": len(test_table) if test_table else 0,
-            "train_seconds": round(sum(r["epoch_seconds"] for r in history), 1)}
+            "train_seconds": round(sum(r["epoch_seconds"] for r in history), 1),
+            **({"teachers_train_accuracy": round(teacher_agreement, 4)}
+               if config.teachers else {})}
 
 
 def _replica_batch_size(count, preferred, replicas):
