@@ -30,7 +30,8 @@ import time
 import numpy as np
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json)
+    ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json,
+    progress)
 from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.labels import EMOTIONS
 
@@ -43,6 +44,17 @@ COUNTERS = "gimefive_tf.batch"  # the namespace of the pipeline's Beam counters
 
 
 # ----------------------------------------------------------------------- the pipeline's steps
+
+_files_bar = None  # the command's progress bar while its pipeline runs in its own process
+
+
+def _tick():
+    """One input file further on the command's progress bar. Only a pipeline that runs in the
+    command's process (the DirectRunner's in_memory and multi_threading modes) reaches it; on
+    worker processes there is none, and Beam reports no live counters to draw one from."""
+    if _files_bar is not None:
+        _files_bar.update()
+
 
 def _count(name, value=1):
     from apache_beam.metrics import Metrics
@@ -72,6 +84,7 @@ class Decode:
 
         name = readable.metadata.path
         _count("inputs")
+        _tick()
         try:
             if pathlib.PurePath(name).suffix.lower() in VIDEO_EXTENSIONS:
                 yield from self.frames(readable)
@@ -372,7 +385,8 @@ def _scheme(path):
 
 
 def input_patterns(inputs):
-    """(Beam file patterns, the files named one by one, links to nowhere): a local folder is
+    """(Beam file patterns, the files named one by one, links to nowhere, how many files the
+    pipeline will read): a local folder is
     every file under it (`DIR/**`; its dangling links, which Beam's listing skips, become dead
     letters, and a folder without photos or videos is an error line); anything else is matched
     now, so a path or glob that matches nothing is an error line rather than an empty run."""
@@ -380,7 +394,8 @@ def input_patterns(inputs):
 
     from gimefive_tf.data.readers import image_files
 
-    patterns, named, broken = [], set(), []
+    patterns, named, broken, counted = [], set(), [], set()
+    media = media_extensions()
     for text in inputs:
         folder = pathlib.Path(text).expanduser()
         if _scheme(text) is None and folder.is_dir():
@@ -388,6 +403,7 @@ def input_patterns(inputs):
             if not files:
                 raise GiMeFiveError(f"no images or videos in {text}")
             broken += [str(path) for path in files if not path.exists()]
+            counted.update(os.path.abspath(path) for path in files if path.exists())
             patterns.append(os.path.join(folder, "**"))
             continue
         try:
@@ -401,7 +417,10 @@ def input_patterns(inputs):
         patterns.append(text)
         if not glob:
             named.add(text)
-    return patterns, named, broken
+        counted.update(match.path if _scheme(match.path) else os.path.abspath(match.path)
+                       for match in found if not glob
+                       or pathlib.PurePath(match.path).suffix.lower() in media)
+    return patterns, named, broken, len(counted)
 
 
 def written(out):
@@ -463,7 +482,7 @@ def main(argv=None):
     from gimefive_tf.loading import DEFAULT_MODEL, SHIPPED_MODELS, model_file
 
     args.model = args.model or DEFAULT_MODEL
-    patterns, named, broken = input_patterns(args.inputs)
+    patterns, named, broken, total = input_patterns(args.inputs)
     if pathlib.Path(args.model).expanduser().is_dir():
         face_model = None  # an export: the shipped model's framing calibration applies
     elif args.model in SHIPPED_MODELS:
@@ -474,7 +493,8 @@ def main(argv=None):
     claim_output(args.out, args.overwrite)
 
     import apache_beam as beam
-    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+    from apache_beam.options.pipeline_options import (
+        DirectOptions, PipelineOptions, StandardOptions)
 
     from gimefive_tf.quiet import native_stderr_silenced
 
@@ -486,6 +506,11 @@ def main(argv=None):
     except (ValueError, ImportError) as error:
         raise GiMeFiveError(f"--runner {runner}: {_reason(error)}") from None
     build(pipeline, patterns, named, args, size, face_model, broken)
+    in_process = runner.lower().removesuffix("runner").endswith("direct") and \
+        options.view_as(DirectOptions).direct_running_mode != "multi_processing"
+    global _files_bar
+    terminal = os.fdopen(os.dup(2), "w")  # stderr as it is before Beam's run silences it
+    _files_bar = progress(None, "files", total=total, file=terminal) if in_process else None
     try:
         with native_stderr_silenced():  # Beam's workers log their start-up there
             result = pipeline.run()
@@ -493,6 +518,11 @@ def main(argv=None):
     except Exception as error:  # inputs fail into the dead letters; this is the runner's
         lines = str(error).strip().splitlines() or [type(error).__name__]
         raise GiMeFiveError(f"the {runner} pipeline failed: {lines[-1]}") from None
+    finally:
+        if _files_bar is not None:
+            _files_bar.close()
+            _files_bar = None
+        terminal.close()
     seconds = time.perf_counter() - started
     counts = counters(result)
     summary = {"out": args.out, "runner": runner, **counts, "files": written(args.out),

@@ -53,12 +53,13 @@ def print_json(data):
     sys.stdout.write("\n")
 
 
-def progress(iterable, description, total=None):
-    """A tqdm progress bar on stderr, shown only when stderr is a terminal (the plain one: in a
-    notebook, where stderr is no terminal, it stays off instead of asking for widgets)."""
+def progress(iterable, description, total=None, file=None):
+    """A tqdm progress bar on stderr (or `file`), shown only when that is a terminal (the plain
+    one: in a notebook, where stderr is no terminal, it stays off instead of asking for
+    widgets). With iterable None, a bar to move by hand (`update()`, `close()`)."""
     from tqdm import tqdm
 
-    return tqdm(iterable, desc=description, total=total, disable=None, leave=False)
+    return tqdm(iterable, desc=description, total=total, disable=None, leave=False, file=file)
 
 
 def format_table(rows, columns):

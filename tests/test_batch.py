@@ -201,3 +201,29 @@ def test_accuracy_of_rows_equals_evaluate(datasets_dir, tmp_path, capsys):
     accuracy = float((rows.emotion == truth).mean())
     assert evaluate_main([str(tmp_path / "faces"), "--json"]) == 0
     assert accuracy == pytest.approx(json.loads(capsys.readouterr().out)["accuracy"], abs=1e-9)
+
+
+def test_a_progress_bar_counts_every_input_file(inputs, tmp_path, monkeypatch, capsys):
+    """On the DirectRunner the pipeline runs in the command's process, so its progress bar
+    moves once per file read: all six, dead letters included."""
+    import gimefive_tf.batch as batch
+
+    bars = []
+
+    class Bar:
+        def __init__(self, iterable, description, total=None, file=None):
+            self.description, self.total, self.done, self.closed = description, total, 0, False
+            bars.append(self)
+
+        def update(self, count=1):
+            self.done += count
+
+        def close(self):
+            self.closed = True
+
+    monkeypatch.setattr(batch, "progress", Bar)
+    assert batch_main([str(inputs), str(inputs / "astronaut.png"), "--out", str(tmp_path / "r"),
+                       "--crop", "none", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inputs"] == 6
+    assert [(bar.description, bar.total, bar.done, bar.closed) for bar in bars] == \
+        [("files", 6, 6, True)]
