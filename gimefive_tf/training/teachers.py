@@ -3,8 +3,8 @@ training image, blended with its label.
 
 The teachers score each training image once, unaugmented and mirror-averaged, before training
 starts (offline distillation); the student then learns from those targets on its augmented
-views. A teacher's forward pass at every step would cost a third of a training step per
-teacher on the CPU. The probabilities are kept in the run directory, so a resumed run trains
+views. Scoring them at every step instead would add each teacher's forward pass, about a third
+of a training step, to every step. The probabilities are kept in the run directory, so a resumed run trains
 on exactly the same targets without scoring again.
 """
 
@@ -59,8 +59,9 @@ def distillation_targets(labels, probabilities, weight):
 
 
 def run_targets(config, train_table, image_size, num_classes, source, run):
-    """The run's distillation targets, or None without teachers. The teachers' probabilities
-    are read from `source` (a run being resumed) or computed and saved in `run`."""
+    """(the run's distillation targets, the share of training labels the teachers agree with),
+    or (None, None) without teachers. The teachers' probabilities are read from `source` (a
+    run being resumed) or computed and saved in `run`."""
     if not config.teachers:
         return None, None
     saved = source / PROBABILITIES_FILE
