@@ -69,7 +69,8 @@ def build_parser():
              "each training image (unaugmented, mirror-averaged; the mean over all teachers, "
              "repeatable) are blended into its label; scored once, kept in the run directory")
     add("--teacher-weight", type=finite_float(0, 1), metavar="W",
-        help="the teachers' share of each training target (0.5); the label keeps 1 - W")
+        help="the teachers' share of each training target (0.5); the label keeps 1 - W "
+             "(--label-smoothing applies on top)")
     add("--config", help="YAML file of options (command-line options win)")
     add("--out", help="run directory (default: runs/<model>-<data>-s<seed>)")
     add("--seed", type=non_negative_int, help="random seed (0)")
@@ -113,11 +114,9 @@ def config_from_args(args):
         from gimefive_tf.loading import model_file
 
         values["init_from"] = str(model_file(args.start_from))
-    if args.teachers:
-        from gimefive_tf.loading import model_file
-
-        values["teachers"] = [str(model_file(teacher)) for teacher in args.teachers]
-    if args.teacher_weight is not None and not values.get("teachers"):
+    if values.get("teachers") and isinstance(values["teachers"], list):
+        values["teachers"] = [teacher_path(teacher) for teacher in values["teachers"]]
+    elif args.teacher_weight is not None or values.get("teacher_weight", 0.5) != 0.5:
         raise GiMeFiveError("--teacher-weight needs at least one --teacher")
     if args.val_data:
         values.pop("val_split", None)
@@ -128,6 +127,16 @@ def config_from_args(args):
         values["augment"] = {**values.get("augment", {}),
                              **parse_assignments(args.augment, "--augment")}
     return TrainConfig.from_dict(values, source=args.config or "command line")
+
+
+def teacher_path(teacher):
+    """A teacher as the run records it: a shipped name becomes its file, as --model does. Not
+    checked here: a resumed run keeps its teachers' scores and no longer needs their files."""
+    if not isinstance(teacher, str) or not teacher:
+        return teacher  # TrainConfig refuses it in one line
+    from gimefive_tf.loading import SHIPPED_MODELS
+
+    return str(SHIPPED_MODELS.get(teacher, pathlib.Path(teacher).expanduser()))
 
 
 def parse_assignments(items, flag):

@@ -135,7 +135,9 @@ def test_config_file_options_with_command_line_overrides(dataset, tmp_path, caps
     (["--augment", "spin=1"], "unknown augment option"),
     (["--config", "/nonexistent.yaml"], "does not exist"),
     (["--teacher", "/nonexistent.keras"], "does not exist"),
-    (["--teacher", "rafdb"], "teacher "),  # 64x64 input, the model trained here takes 32x32
+    (["--teacher", "rafdb"], "takes 64x64 images"),  # the model trained here takes 32x32
+    (["--teacher", "rafdb", "--teacher-weight", "0.6", "--class-weights"],
+     "class_weights needs teacher_weight <= 0.5"),
     (["--teacher", "rafdb", "--teacher-weight", "1.5"], "1.5 must be at most 1"),
     (["--teacher-weight", "0.5"], "--teacher-weight needs at least one --teacher"),
 ])
@@ -300,21 +302,31 @@ def test_a_run_written_before_an_option_existed_resumes_with_its_default(dataset
 
 
 def test_distillation_trains_on_the_teachers_blend_and_resumes_on_the_same(dataset, tmp_path,
-                                                                          capsys):
+                                                                          capsys, monkeypatch):
     """--teacher: each training image's target is (1 - W) * its label + W * the teachers' mean
     mirror-averaged probabilities, scored once and kept in the run for a resume."""
+    from gimefive_tf import data
     from gimefive_tf.data import load_arrays, read_dataset, stratified_split
     from gimefive_tf.inference import Predictor
-    from gimefive_tf.training.teachers import PROBABILITIES_FILE
+    from gimefive_tf.training.teachers import PROBABILITIES_FILE, distillation_targets
 
     teachers = []
     for seed in ("1", "2"):
         assert run_train(TINY + ["--data", dataset, "--epochs", "1", "--seed", seed,
                                  "--out", str(tmp_path / f"teacher{seed}")]) == 0
         teachers.append(str(tmp_path / f"teacher{seed}" / "best.keras"))
+    teachers[1] = str(tmp_path / "teacher2" / "last.keras")  # a training model works too
     out = tmp_path / "student"
     args = TINY + ["--data", dataset, "--teacher", teachers[0], "--teacher", teachers[1],
                    "--teacher-weight", "0.25", "--out", str(out), "--json"]
+    streamed = []  # the targets fit trains on
+    real_stream = data.training_stream
+
+    def spy(*arguments, targets=None, **options):
+        streamed.append(targets)
+        return real_stream(*arguments, targets=targets, **options)
+
+    monkeypatch.setattr(data, "training_stream", spy)
     capsys.readouterr()
     assert run_train(args + ["--epochs", "1"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -326,11 +338,13 @@ def test_distillation_trains_on_the_teachers_blend_and_resumes_on_the_same(datas
         images) for path in teachers], axis=0)
     probabilities = np.load(out / PROBABILITIES_FILE)
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
+    np.testing.assert_allclose(streamed[0], distillation_targets(labels, probabilities, 0.25))
     assert summary["teachers_train_accuracy"] == pytest.approx(
         np.mean(expected.argmax(1) == labels), abs=1e-4)
     written = (out / PROBABILITIES_FILE).stat().st_mtime_ns
-    assert run_train(args + ["--epochs", "2"]) == 0  # resumes on the kept probabilities
-    assert (out / PROBABILITIES_FILE).stat().st_mtime_ns == written
+    (tmp_path / "teacher1" / "best.keras").rename(tmp_path / "moved.keras")
+    assert run_train(args + ["--epochs", "2"]) == 0  # resumes on the kept probabilities,
+    assert (out / PROBABILITIES_FILE).stat().st_mtime_ns == written  # without the teachers
     assert pd.read_csv(out / "history.csv")["epoch"].tolist() == [1, 2]
     assert run_train(args[:-1] + ["--teacher-weight", "0.5", "--epochs", "2"]) == 2  # refused
 

@@ -76,6 +76,11 @@ class TrainConfig:
                 not 0 <= self.teacher_weight <= 1:
             raise GiMeFiveError(f"teacher_weight={self.teacher_weight!r} is not allowed; use a "
                                 "fraction in [0, 1]")
+        if self.class_weights and self.teachers and self.teacher_weight > 0.5:
+            # Keras weighs a soft target by its largest entry: past 0.5 that may be the
+            # teachers' class rather than the label's
+            raise GiMeFiveError("class_weights needs teacher_weight <= 0.5 (each image is "
+                                "weighed by its target's top class, which must be its label's)")
         if self.val_data is None and not 0 < self.val_split < 1:
             raise GiMeFiveError(f"val_split={self.val_split!r} is not allowed; use a fraction "
                                 "in (0, 1) or pass val_data")

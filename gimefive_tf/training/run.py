@@ -15,7 +15,8 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, write_text
 from gimefive_tf.training.recipe import (
     compile_for_training, distribution_strategy, load_tables, one_hot_batches)
-from gimefive_tf.training.teachers import check_teachers, run_targets
+from gimefive_tf.training.teachers import (
+    check_teachers, run_targets, saved_teacher_probabilities)
 
 RESUMABLE_CHANGES = ("epochs", "distribution")  # how long and how spread, not what is trained
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
@@ -302,10 +303,13 @@ def train(config, out, verbose=2):
     """
     from gimefive_tf.loading import model_file
 
-    for start in filter(None, [config.init_from, *config.teachers]):
+    scored = saved_teacher_probabilities(RunDirectory(out).path) is not None  # a resume
+    teachers = [] if scored else config.teachers
+    for start in filter(None, [config.init_from, *teachers]):
         model_file(start)  # a wrong path is refused before the run directory exists
-    check_teachers(config)
     strategy = distribution_strategy(config.distribution)  # before any TensorFlow op
+    if not scored:
+        check_teachers(config)  # before the run directory exists too
     import tensorflow as tf
 
     try:

@@ -51,6 +51,16 @@ def teacher_probabilities(teachers, images):
     return np.mean([Predictor(teacher, mirror=True)(images) for teacher in teachers], axis=0)
 
 
+def saved_teacher_probabilities(folder):
+    """The probabilities a run in `folder` saved, or None (none saved, or an unreadable file:
+    then they are scored again)."""
+    path = folder / PROBABILITIES_FILE
+    try:
+        return np.load(path) if path.is_file() else None
+    except (ValueError, OSError):
+        return None
+
+
 def distillation_targets(labels, probabilities, weight):
     """(1 - weight) * one-hot labels + weight * the teachers' probabilities."""
     probabilities = np.asarray(probabilities, np.float32)
@@ -64,8 +74,7 @@ def run_targets(config, train_table, image_size, num_classes, source, run):
     run being resumed) or computed and saved in `run`."""
     if not config.teachers:
         return None, None
-    saved = source / PROBABILITIES_FILE
-    probabilities = np.load(saved) if saved.exists() else None
+    probabilities = saved_teacher_probabilities(source)
     if probabilities is None or probabilities.shape != (len(train_table), num_classes):
         from gimefive_tf.data import load_arrays
         from gimefive_tf.outputs import atomic_path
