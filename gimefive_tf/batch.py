@@ -509,9 +509,11 @@ def main(argv=None):
     in_process = runner.lower().removesuffix("runner").endswith("direct") and \
         options.view_as(DirectOptions).direct_running_mode != "multi_processing"
     global _files_bar
-    terminal = os.fdopen(os.dup(2), "w")  # stderr as it is before Beam's run silences it
-    _files_bar = progress(None, "files", total=total, file=terminal) if in_process else None
+    # stderr as it is before Beam's run silences it, for a bar only an in-process run moves
+    terminal = os.fdopen(os.dup(2), "w") if in_process else None
     try:
+        if terminal is not None:
+            _files_bar = progress(None, "files", total=total, file=terminal)
         with native_stderr_silenced():  # Beam's workers log their start-up there
             result = pipeline.run()
             result.wait_until_finish()
@@ -522,7 +524,8 @@ def main(argv=None):
         if _files_bar is not None:
             _files_bar.close()
             _files_bar = None
-        terminal.close()
+        if terminal is not None:
+            terminal.close()
     seconds = time.perf_counter() - started
     counts = counters(result)
     summary = {"out": args.out, "runner": runner, **counts, "files": written(args.out),

@@ -50,12 +50,18 @@ def load_model(path=None):
     return model
 
 
+def model_path(path=None):
+    """The file `path` names: a shipped model's name becomes its file, None the default one.
+    Not checked (see model_file)."""
+    if isinstance(path, str) and path in SHIPPED_MODELS:
+        return SHIPPED_MODELS[path]
+    return pathlib.Path(path).expanduser() if path else PRETRAINED_MODEL
+
+
 def model_file(path=None):
     """The `.keras` file `path` names (the shipped one for None), checked before anything is
     loaded or written: it exists, is a file, and is a zip archive as .keras files are."""
-    if isinstance(path, str) and path in SHIPPED_MODELS:
-        path = SHIPPED_MODELS[path]
-    path = pathlib.Path(path).expanduser() if path else PRETRAINED_MODEL
+    path = model_path(path)
     if not path.is_file():
         if path in SHIPPED_MODELS.values():
             raise GiMeFiveError(f"the shipped model {path.name} is not installed; pass "

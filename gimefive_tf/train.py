@@ -134,9 +134,9 @@ def teacher_path(teacher):
     checked here: a resumed run keeps its teachers' scores and no longer needs their files."""
     if not isinstance(teacher, str) or not teacher:
         return teacher  # TrainConfig refuses it in one line
-    from gimefive_tf.loading import SHIPPED_MODELS
+    from gimefive_tf.loading import model_path
 
-    return str(SHIPPED_MODELS.get(teacher, pathlib.Path(teacher).expanduser()))
+    return str(model_path(teacher))
 
 
 def parse_assignments(items, flag):

@@ -255,7 +255,8 @@ def test_ema_scores_and_keeps_the_average_and_resumes_from_the_trained_weights(d
     """--ema: validation and best.keras use the moving average of the weights; last.keras keeps
     the trained weights (and the average, in its optimizer) so a rerun resumes exactly."""
     from gimefive_tf.data import load_arrays, read_dataset, stratified_split
-    from gimefive_tf.training.run import _inference_part, evaluate_logits
+    from gimefive_tf.training.recipe import inference_part
+    from gimefive_tf.training.run import evaluate_logits
 
     out = tmp_path / "run"
     args = TINY + ["--data", dataset, "--ema", "0.5", "--lr", "0.05", "--augment", "flip=true",
@@ -274,7 +275,7 @@ def test_ema_scores_and_keeps_the_average_and_resumes_from_the_trained_weights(d
     _, validation = stratified_split(read_dataset(dataset), 0.25, seed=0)
     images, labels = load_arrays(validation, image_size=32)
     loss, accuracy = evaluate_logits(best, [(images, labels)])
-    raw_loss, _ = evaluate_logits(_inference_part(last), [(images, labels)])
+    raw_loss, _ = evaluate_logits(inference_part(last), [(images, labels)])
     logged = pd.read_csv(out / "history.csv").iloc[0]
     assert (logged["val_loss"], logged["val_accuracy"]) == pytest.approx((loss, accuracy),
                                                                          rel=1e-4)

@@ -101,6 +101,12 @@ def compile_for_training(model, config, steps_per_epoch):
     return model
 
 
+def inference_part(model):
+    """The plain model inside a training model with augmentation in front (a run's
+    last.keras), or the model itself."""
+    return model.layers[-1] if model.name.endswith("_training") else model
+
+
 def one_hot_batches(dataset, num_classes, mixer=None):
     """(images, one-hot targets) batches from (images, int labels) ones; target vectors
     (distillation's soft labels) pass as they are."""

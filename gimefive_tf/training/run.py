@@ -14,7 +14,7 @@ import yaml
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, write_text
 from gimefive_tf.training.recipe import (
-    compile_for_training, distribution_strategy, load_tables, one_hot_batches)
+    compile_for_training, distribution_strategy, inference_part, load_tables, one_hot_batches)
 from gimefive_tf.training.teachers import (
     check_teachers, run_targets, saved_teacher_probabilities)
 
@@ -303,7 +303,7 @@ def train(config, out, verbose=2):
     """
     from gimefive_tf.loading import model_file
 
-    scored = saved_teacher_probabilities(RunDirectory(out).path) is not None  # a resume
+    scored = saved_teacher_probabilities(pathlib.Path(out)) is not None  # a resume
     teachers = [] if scored else config.teachers
     for start in filter(None, [config.init_from, *teachers]):
         model_file(start)  # a wrong path is refused before the run directory exists
@@ -381,7 +381,7 @@ def _train_in(source, run, resuming, strategy, config, train_table, val_table, t
             import gimefive_tf.layers  # noqa: F401  (registers the custom layers)
 
             training_model = keras.saving.load_model(source / "last.keras", safe_mode=True)
-            inference_model = _inference_part(training_model)
+            inference_model = inference_part(training_model)
         else:
             inference_model = _initial_model(config)
         image_size = inference_model.input_shape[1]
@@ -480,18 +480,13 @@ def _initial_model(config):
     if config.init_from:
         from gimefive_tf.loading import load_model
 
-        source = _inference_part(load_model(config.init_from))
+        source = inference_part(load_model(config.init_from))
         try:
             model.set_weights(source.get_weights())
         except ValueError as error:
             raise GiMeFiveError(f"--init-from {config.init_from} does not fit model "
                                 f"{config.model}: {error}") from None
     return model
-
-
-def _inference_part(model):
-    """The plain model inside a training model with augmentation in front (or the model itself)."""
-    return model.layers[-1] if model.name.endswith("_training") else model
 
 
 def _write_skipped(run, tables):

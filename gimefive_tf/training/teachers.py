@@ -17,14 +17,12 @@ PROBABILITIES_FILE = "teacher_probabilities.npy"
 
 def load_teachers(names, image_size, num_classes):
     """The teachers' inference models, each checked to take the student's input and classes."""
-    from gimefive_tf.loading import load_model, model_file
+    from gimefive_tf.loading import load_model
+    from gimefive_tf.training.recipe import inference_part
 
     teachers = []
     for name in names:
-        model_file(name)  # a missing file is one line before anything is loaded
-        model = load_model(name)
-        if model.name.endswith("_training"):  # a run's last.keras: augmentation in front
-            model = model.layers[-1]
+        model = inference_part(load_model(name))  # a missing file: one line (model_file)
         if tuple(model.input_shape[1:3]) != (image_size, image_size) or \
                 model.output_shape[-1] != num_classes:
             raise GiMeFiveError(f"teacher {name} takes {model.input_shape[1]}x"
