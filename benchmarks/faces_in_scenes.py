@@ -2,19 +2,25 @@
 
 Validation faces (never trained on: the shipped model's seeded 10% split) are placed with
 context at random sizes (90-240 px), places, rotations (+-15 degrees), backgrounds and lighting
-in 640x480 pictures (gimefive_tf.scenes), plus face-free pictures of the same backgrounds.
+in 640x480 pictures (gimefive_tf.scenes), plus face-free pictures of the same backgrounds, all
+JPEG-compressed at ordinary quality (75) as a web upload is (--quality 0: not compressed).
 For every detector and framing it prints as JSON: faces found, accuracy over all pictures and
 over found faces, the aligned-crop accuracy of the same faces, false faces on face-free
 pictures, and end-to-end images/s of the face pipeline. With --video it also writes a video of
-two-second segments (one face each, one with two faces, one empty) and runs the video path:
-face-frame recall, segment accuracy, faces in the empty segment, fps with and without Grad-CAM.
+two-second segments (one face each, one with two faces, one empty), H.264 at x264's ordinary
+quality (CRF 23) as phones and web uploads are, and runs the video path: face-frame recall,
+segment accuracy, faces in the empty segment, fps with and without Grad-CAM, and the segment
+accuracy of crops of the same faces cut from the same decoded frames at their true place.
 
     python benchmarks/faces_in_scenes.py --data ../shared/datasets/RAF-DB --video
 """
 
 import argparse
+import dataclasses
 import json
+import os
 import pathlib
+import subprocess
 import sys
 import tempfile
 import time
@@ -28,6 +34,17 @@ from gimefive_tf.faces import DETECTORS, FRAMINGS, Framing, detect_faces, frame_
 from gimefive_tf.scenes import background, compose, matching_face, random_scene
 
 LEGACY = "margin0.15"  # the framing before calibration: the box grown by 15% per side
+
+
+def compressed(picture, quality=75):
+    """`picture` after a JPEG round trip at `quality` (0: as it is)."""
+    import cv2
+
+    if not quality:
+        return picture
+    _, data = cv2.imencode(".jpg", np.ascontiguousarray(picture[..., ::-1]),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
 
 
 def validation_faces(data, count, seed):
@@ -74,34 +91,73 @@ def photo_figures(pipeline, faces, labels, scenes, empty, framings):
     return figures
 
 
-def make_video(faces, labels, path, rng, seconds=2.0, fps=25, size=(640, 480)):
+def make_video(faces, labels, path, rng, seconds=2.0, fps=25, size=(640, 480), crf=23):
     """A video of one face per segment (drifting and zooming a little), then a segment with two
-    faces and an empty one. Returns the segments: (first frame, last frame, labels)."""
-    import cv2
+    faces and an empty one, H.264 at `crf` (x264's default, 23: ordinary quality, as phones and
+    web uploads compress). Returns the segments: (first frame, last frame, labels, the true
+    Scene of each frame's face for one-face segments)."""
+    import av
 
     width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
     frames_per = int(seconds * fps)
     plan = [[i] for i in range(len(faces))] + [[0, 1], []]
     segments, frame = [], 0
-    for members in plan:
-        backdrop = background(rng, width, height)
-        starts = [(rng.uniform(120, 200), rng.uniform(180, 260 if len(members) < 2 else 180),
-                   rng.uniform(height / 2 - 40, height / 2 + 40)) for _ in members]
-        if len(members) == 2:
-            starts = [(s, 170 + 300 * k, y) for k, (s, _, y) in enumerate(starts)]
-        drift = [rng.uniform(-40, 40, 3) * (0.5, 1, 1) for _ in members]
-        angle = [rng.uniform(-10, 10) for _ in members]
-        for t in range(frames_per):
-            picture = backdrop
-            for index, (start, move, turn) in enumerate(zip(starts, drift, angle)):
-                side, cx, cy = np.add(start, move * t / frames_per)
-                picture = compose(faces[members[index]], picture, side, cx, cy, turn).picture
-            writer.write(np.ascontiguousarray(picture[..., ::-1]))
-        segments.append((frame, frame + frames_per - 1, [int(labels[i]) for i in members]))
-        frame += frames_per
-    writer.release()
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "medium"}
+        for members in plan:
+            backdrop = background(rng, width, height)
+            starts = [(rng.uniform(120, 200), rng.uniform(180, 260 if len(members) < 2 else 180),
+                       rng.uniform(height / 2 - 40, height / 2 + 40)) for _ in members]
+            if len(members) == 2:
+                starts = [(s, 170 + 300 * k, y) for k, (s, _, y) in enumerate(starts)]
+            drift = [rng.uniform(-40, 40, 3) * (0.5, 1, 1) for _ in members]
+            angle = [rng.uniform(-10, 10) for _ in members]
+            truths = []
+            for t in range(frames_per):
+                picture = backdrop
+                for index, (start, move, turn) in enumerate(zip(starts, drift, angle)):
+                    side, cx, cy = np.add(start, move * t / frames_per)
+                    scene = compose(faces[members[index]], picture, side, cx, cy, turn)
+                    picture = scene.picture
+                    truths.append(scene)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(
+                        np.ascontiguousarray(picture), format="rgb24")):
+                    container.mux(packet)
+            segments.append((frame, frame + frames_per - 1, [int(labels[i]) for i in members],
+                             truths if len(members) == 1 else None))
+            frame += frames_per
+        for packet in stream.encode():
+            container.mux(packet)
     return segments
+
+
+def crop_figures(pipeline, path, segments):
+    """Segment accuracy of the faces cut from the decoded frames at their true place (the
+    aligned frame, turned upright, lit like the training faces): what the model gets right on
+    these frames when finding and framing lose nothing."""
+    from gimefive_tf.data.frames import iter_frames, open_video
+    from gimefive_tf.faces import Box
+
+    truths = {first + t: scene for first, _, _, scenes in segments if scenes
+              for t, scene in enumerate(scenes)}
+    crops, indices = [], []
+    for index, frame in iter_frames(open_video(path)):
+        if index in truths:
+            scene = truths[index]
+            x0, y0, side = scene.square
+            box = Box(int(round(x0)), int(round(y0)), int(round(side)), int(round(side)),
+                      angle=scene.angle)  # the true frame, turned back upright by the crop
+            crops.append(frame_face(frame, box, pipeline.framing)[0])
+            indices.append(index)
+    emotions = dict(zip(indices, pipeline.classify_all(np.stack(crops)).argmax(1)))
+    correct = 0
+    for first, last, labels, scenes in segments:
+        if scenes:
+            votes = [emotions[f] for f in range(first, last + 1) if f in emotions]
+            correct += bool(votes) and np.bincount(votes).argmax() == labels[0]
+    return round(correct / sum(1 for *_, scenes in segments if scenes), 4)
 
 
 def video_figures(model_path, detector, path, segments, explain):
@@ -115,7 +171,7 @@ def video_figures(model_path, detector, path, segments, explain):
     for row in rows:
         by_frame.setdefault(row["frame"], []).append(row)
     face_frames = hits = correct_segments = single_segments = 0
-    for first, last, labels in segments:
+    for first, last, labels, _ in segments:
         rows_here = [row for f in range(first, last + 1) for row in by_frame.get(f, [])]
         if len(labels) == 1:
             single_segments += 1
@@ -126,8 +182,8 @@ def video_figures(model_path, detector, path, segments, explain):
         face_frames += (last - first + 1) * bool(labels)
         hits += sum(min(len(by_frame.get(f, [])), len(labels)) / max(1, len(labels))
                     for f in range(first, last + 1) if labels)
-    first, last, _ = segments[-1]
-    two_first, two_last, _ = segments[-2]
+    first, last, *_ = segments[-1]
+    two_first, two_last, *_ = segments[-2]
     return {"explain": explain or "none", "frames": frames, "fps": round(fps, 1),
             "face_frame_recall": round(hits / face_frames, 4),
             "segment_accuracy": round(correct_segments / single_segments, 4),
@@ -151,14 +207,27 @@ def main(argv=None):
     parser.add_argument("--video", action="store_true", help="also build and run a video")
     parser.add_argument("--segments", type=int, default=26, help="video segments (26)")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--quality", type=int, default=75,
+                        help="JPEG quality of the pictures (75; 0: not compressed)")
+    parser.add_argument("--before", help="a checkout whose video path to run on the same video "
+                                         "as well (fps before and after, one run)")
+    parser.add_argument("--score-video", nargs=2, metavar=("VIDEO", "SEGMENTS_JSON"),
+                        help=argparse.SUPPRESS)  # the --before subprocess
     args = parser.parse_args(argv)
+    if args.score_video:
+        path, segments = args.score_video
+        segments = [(*segment, None) for segment in json.loads(pathlib.Path(segments).read_text())]
+        print(json.dumps(video_figures(args.model, "blazeface", path, segments, None)))
+        return
     faces, labels = validation_faces(args.data, args.faces, args.seed)
     labels = np.asarray(labels)
     rng = np.random.default_rng(args.seed)
     scenes = [random_scene(face, rng) for face in faces]
-    empty = [background(rng) for _ in range(args.empty)]
+    scenes = [dataclasses.replace(scene, picture=compressed(scene.picture, args.quality))
+              for scene in scenes]
+    empty = [compressed(background(rng), args.quality) for _ in range(args.empty)]
     framings = args.framings.split(",")
-    report = {"faces": len(faces), "seed": args.seed, "photos": []}
+    report = {"faces": len(faces), "seed": args.seed, "jpeg_quality": args.quality, "photos": []}
     for detector in args.detectors.split(","):
         pipeline = FacePipeline(args.model, detector)
         report["photos"].append(photo_figures(pipeline, faces, labels, scenes, empty, framings))
@@ -171,6 +240,16 @@ def main(argv=None):
             segments = make_video(faces[chosen], labels[chosen], path, rng)
             report["video"] = [video_figures(args.model, detector, path, segments, explain)
                                for explain in ("gradcam", None)]
+            report["video_crops_segment_accuracy"] = crop_figures(
+                FacePipeline(args.model, detector, mirror=False), path, segments)
+            if args.before:
+                plan = pathlib.Path(folder) / "segments.json"
+                plan.write_text(json.dumps([segment[:3] for segment in segments]))
+                report["video_before"] = json.loads(subprocess.run(
+                    [sys.executable, __file__, "--score-video", str(path), str(plan)]
+                    + (["--model", args.model] if args.model else []),
+                    env={**os.environ, "PYTHONPATH": str(pathlib.Path(args.before).resolve())},
+                    capture_output=True, text=True, check=True).stdout)
     print(json.dumps(report, indent=2))
 
 

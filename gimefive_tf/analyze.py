@@ -16,7 +16,7 @@ import pathlib
 import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.faces import DEFAULT_DETECTOR, FaceCropper
+from gimefive_tf.faces import DEFAULT_DETECTOR, SEARCH_SIDE, FaceCropper
 from gimefive_tf.labels import EMOTIONS
 
 CROPS = ("face", "auto", "none")
@@ -35,6 +35,7 @@ class FaceResult:
     scores: dict = None
     reason: str = None
     target: str = None  # the emotion the heatmap explains
+    angle: float = None  # degrees the face lies turned in the picture (found in a turned view)
     crop: np.ndarray = dataclasses.field(default=None, repr=False)
     heatmap: np.ndarray = dataclasses.field(default=None, repr=False)
     corners: np.ndarray = dataclasses.field(default=None, repr=False)  # the crop in the picture
@@ -44,13 +45,16 @@ class FaceResult:
         return None if self.scores is None else np.array([self.scores[e] for e in EMOTIONS])
 
     def to_dict(self, digits=4):
-        """The JSON record: input, face, box [x, y, w, h], landmarks, emotion, scores, reason."""
+        """The JSON record: input, face, box [x, y, w, h], landmarks, emotion, scores, reason, and
+        the angle of a face found in a turned view of the picture."""
         record = {"input": self.input, "face": self.face, "box": self.box,
                   "emotion": self.emotion,
                   "scores": None if self.scores is None else
                   {e: round(float(p), digits) for e, p in self.scores.items()}}
         if self.landmarks is not None:
             record["landmarks"] = [[round(float(v), 1) for v in p] for p in self.landmarks]
+        if self.angle:
+            record["angle"] = round(float(self.angle), 1)
         if self.reason:
             record["reason"] = self.reason
         return record
@@ -156,7 +160,10 @@ class FacePipeline:
     (the whole picture when no face is found) or "none" (inputs are already face crops).
     explain: None or a method of gimefive_tf.explain (heatmaps from the same forward pass),
     of `layer` (default: the last conv stage) for `target` (default: each face's prediction).
-    max_side: search pictures scaled down to this side (video); None: full size.
+    max_side: search pictures scaled down to this side (SEARCH_SIDE; video: smaller); None:
+    full size. turned: a picture with no face upright is searched again turned by quarter turns
+    (a phone picture stored sideways); its faces are reported in the picture's own pixels and
+    classified upright. Off for video frames.
     classifier: crops -> (probabilities, heatmaps or None, targets or None) in place of the
     in-process model (the server's batched signatures); `model` then only names the model
     whose framing calibration applies, and `size` is the crops' side. False: no classifier,
@@ -170,8 +177,8 @@ class FacePipeline:
     """
 
     def __init__(self, model=None, detector=DEFAULT_DETECTOR, framing=None, crop="face",
-                 explain=None, layer=None, batch_size=64, max_side=None, target=None,
-                 classifier=None, size=64, mirror=None):
+                 explain=None, layer=None, batch_size=64, max_side=SEARCH_SIDE, target=None,
+                 classifier=None, size=64, mirror=None, turned=True):
         from gimefive_tf.loading import load_model
 
         if crop not in CROPS:
@@ -184,7 +191,7 @@ class FacePipeline:
         if classifier is None:
             self.model = load_model(model) if model_path is not None or model is None else model
         self.size = int(self.model.input_shape[1]) if self.model is not None else int(size)
-        self.cropper = FaceCropper(detector, framing, model_path, self.size, max_side)
+        self.cropper = FaceCropper(detector, framing, model_path, self.size, max_side, turned)
         self.detector, self.crop, self.batch_size = detector, crop, int(batch_size)
         self.target, self._classifier = target, classifier
         self.mirror = crop != "none" if mirror is None else bool(mirror)
@@ -290,6 +297,7 @@ class FacePipeline:
                     box=None if box is None else box.to_list(),
                     landmarks=None if box is None or box.landmarks is None else
                     [list(p) for p in box.landmarks], crop=crop, corners=corners,
+                    angle=None if box is None or not box.angle else box.angle,
                     reason=None if box is not None else
                     ("whole image" if self.crop == "none" else "no face found: whole image"))
                 results.append(result)

@@ -145,8 +145,8 @@ class FindFaces:
     picture, face and box None); a photo without a face -> a dead letter (a video frame without
     one is only counted)."""
 
-    def __init__(self, model, detector, framing, crop, size):
-        self.settings = (model, detector, framing, crop, size)
+    def __init__(self, model, detector, framing, crop, size, turned=True):
+        self.settings = (model, detector, framing, crop, size, turned)
         self._pipeline = None  # made where the step runs, once per worker
 
     def __getstate__(self):
@@ -160,9 +160,9 @@ class FindFaces:
         name, frame, image = picture
         try:
             if self._pipeline is None:
-                model, detector, framing, crop, size = self.settings
+                model, detector, framing, crop, size, turned = self.settings
                 self._pipeline = FacePipeline(model, detector, framing, crop, classifier=False,
-                                              size=size)
+                                              size=size, turned=turned)
             found = self._pipeline.faces(image)
         except Exception as error:  # the picture's reason, recorded in the dead letters
             where = f"frame {frame}: " if frame is not None else ""
@@ -297,7 +297,8 @@ def build(pipeline, patterns, named, args, size, face_model, broken=()):
         | "Decode" >> beam.FlatMap(Decode(args.every, args.crop, size)).with_outputs(
             DEAD_LETTER, main="pictures"))
     crops = pictures.pictures | "Faces" >> beam.FlatMap(
-        FindFaces(face_model, args.detector, args.framing, args.crop, size)).with_outputs(
+        FindFaces(face_model, args.detector, args.framing, args.crop, size,
+                  not args.upright_only)).with_outputs(
         DEAD_LETTER, main="crops")
     handler = KeyedModelHandler(TFModelHandlerTensor(
         args.model, ModelType.SAVED_WEIGHTS,

@@ -125,9 +125,10 @@ def _merge_data(parser, args):
     args.data = data if several else (data[0] if data else None)
 
 
-def add_face_arguments(parser, crop_help=None):
-    """--detector and --framing (and --crop when `crop_help` is given): the same face choices
-    for every command that finds faces in pictures."""
+def add_face_arguments(parser, crop_help=None, turned=True):
+    """--detector and --framing (and --crop when `crop_help` is given, --upright-only unless
+    `turned` is False: video frames are never searched turned): the same face choices for
+    every command that finds faces in pictures."""
     from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS
 
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
@@ -137,6 +138,11 @@ def add_face_arguments(parser, crop_help=None):
                         help="how a face is cut like the training faces: the calibrated box, "
                              "the eyes or all landmarks aligned to the training template "
                              "(default: the calibration's measured best)")
+    if turned:
+        parser.add_argument("--upright-only", action="store_true",
+                            help="search pictures only as stored (default: a picture with no "
+                                 "face upright is searched again turned by 90, 270 and 180 "
+                                 "degrees, as phones store some pictures without saying so)")
     if crop_help:
         from gimefive_tf.analyze import CROPS
 

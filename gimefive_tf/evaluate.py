@@ -216,7 +216,7 @@ def main(argv=None):
         for source, reason in table.skipped:
             print(f"skipped {source}: {reason}", file=sys.stderr)
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, turned=not args.upright_only)
     reports = []
     for path, table in zip(args.data, tables):
         report = {"data": path, **evaluate_table(pipeline, table), "skipped": len(table.skipped)}

@@ -59,6 +59,15 @@ def datasets_dir():
     return None
 
 
+def photos_dir():
+    """GIMEFIVE_PHOTOS, else the checkout's ../shared/photos (real photographs with faces.csv);
+    None when neither exists."""
+    for candidate in (os.environ.get("GIMEFIVE_PHOTOS"), REPOSITORY.parent / "shared" / "photos"):
+        if candidate and (pathlib.Path(candidate) / "faces.csv").is_file():
+            return pathlib.Path(candidate)
+    return None
+
+
 def dataset(name):
     """The folder of one shared dataset ("RAF-DB", "FER2013"), or a GiMeFiveError saying how to
     point at it."""

@@ -81,7 +81,8 @@ def main(argv=None):
         raise GiMeFiveError("--plot draws one image; pass a single input")
     if args.plot:
         claim_file(args.plot, args.overwrite, "--plot")
-    pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop)
+    pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
+                            turned=not args.upright_only)
     if args.plot:
         name, image = inputs[0]
         inputs = [(name, read_image(name) if image is None else image)]

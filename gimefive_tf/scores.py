@@ -110,7 +110,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     out = claim_file(args.out, args.overwrite)
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
-                            batch_size=args.batch_size)
+                            batch_size=args.batch_size, turned=not args.upright_only)
     sources, pixels, skipped = find_images(args.path, args.layout, args.limit)
     faceless, boxes = [], None
     if args.crop == "none":

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from gimefive_tf.notebook import datasets_dir as shared_datasets
+from gimefive_tf.notebook import photos_dir as shared_photos
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -18,6 +19,15 @@ def datasets_dir():
     path = shared_datasets()
     if path is None:
         pytest.skip("shared datasets not found: set GIMEFIVE_DATA or provide ../shared/datasets")
+    return path
+
+
+@pytest.fixture(scope="session")
+def photos_dir():
+    """../shared/photos (or GIMEFIVE_PHOTOS): real photographs and faces.csv, read in place."""
+    path = shared_photos()
+    if path is None:
+        pytest.skip("shared photos not found: set GIMEFIVE_PHOTOS or provide ../shared/photos")
     return path
 
 

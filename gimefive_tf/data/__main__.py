@@ -70,7 +70,7 @@ def build_parser():
     step.add_argument("--fps", type=positive_float, help="keep this many frames per second")
     frames.add_argument("--label", help="emotion of every frame (name or 0..5)")
     frames.add_argument("--size", type=positive_int, default=64)
-    add_face_arguments(frames)
+    add_face_arguments(frames, turned=False)
     frames.add_argument("--json", action="store_true")
     return parser
 

@@ -113,7 +113,7 @@ def extract_frames(videos, out, every=None, fps=None, label=None, size=64,
         raise GiMeFiveError(f"{out} already holds extracted frames; nothing was overwritten: "
                             "choose another --out")
     captures = [(pathlib.Path(v), open_video(v)) for v in videos]
-    cropper = FaceCropper(detector, framing, size=size)
+    cropper = FaceCropper(detector, framing, size=size, turned=False)  # frames come upright
     folder.mkdir(parents=True)
     rows, frames_read, without_face = [], 0, 0
     for video, capture in captures:

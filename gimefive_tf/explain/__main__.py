@@ -90,7 +90,8 @@ def face_results(args, model, explain=None):
 
     pipeline = FacePipeline(model, args.detector, args.framing, args.crop, explain=explain,
                             layer=getattr(args, "layer", None) if explain else None,
-                            target=getattr(args, "target", None))
+                            target=getattr(args, "target", None),
+                            turned=not args.upright_only)
     results = pipeline.run(collect_inputs(args.inputs, args.limit), progress=progress)
     for result in results:
         if result.scores is None:

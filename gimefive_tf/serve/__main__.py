@@ -87,7 +87,8 @@ def main(argv=None):
     app = create_app(servable, args.detector, args.framing, args.batching,
                      args.max_batch_size, args.batch_timeout_ms,
                      int(args.max_body_mb * 1024 * 1024),
-                     calibration_model=pathlib.Path(args.model) if args.model else None)
+                     calibration_model=pathlib.Path(args.model) if args.model else None,
+                     turned=not args.upright_only)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {servable.name} (versions {', '.join(map(str, sorted(servable.versions)))}, "
           f"batching {'on' if args.batching else 'off'}) at http://{shown}:{args.port}/",

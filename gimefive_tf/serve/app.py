@@ -114,7 +114,8 @@ class ModelRunner:
     """Runs signatures (batched or not) and the face pipeline for one Servable."""
 
     def __init__(self, servable, detector, framing, batching=True, max_batch_size=32,
-                 timeout_ms=5.0, metrics=None, calibration_model=None, workers=None):
+                 timeout_ms=5.0, metrics=None, calibration_model=None, workers=None,
+                 turned=True):
         import concurrent.futures
         import os
 
@@ -133,7 +134,7 @@ class ModelRunner:
         self.pipelines = {
             explain: FacePipeline(calibration_model, detector, framing,
                                   classifier=self._classifier(explain),
-                                  size=servable.image_size)
+                                  size=servable.image_size, turned=turned)
             for explain in (False, True)}
 
     def _run(self, key, arrays):
@@ -323,8 +324,9 @@ def _split_model_path(rest):
 
 def create_app(servable, detector="blazeface", framing=None, batching=True,
                max_batch_size=32, timeout_ms=5.0, max_body_bytes=MAX_BODY_BYTES,
-               calibration_model=None, warm_up=True, log=sys.stdout):
-    """The ASGI app serving `servable` (a gimefive_tf.serve.Servable)."""
+               calibration_model=None, warm_up=True, log=sys.stdout, turned=True):
+    """The ASGI app serving `servable` (a gimefive_tf.serve.Servable); turned: /v1/analyze
+    searches a picture with no face upright turned by quarter turns too."""
     import contextlib
 
     from starlette.applications import Starlette
@@ -334,7 +336,7 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
 
     metrics = Metrics()
     runner = ModelRunner(servable, detector, framing, batching, max_batch_size, timeout_ms,
-                         metrics, calibration_model)
+                         metrics, calibration_model, turned=turned)
     state = {"ready": False}
 
     async def model_get(request):

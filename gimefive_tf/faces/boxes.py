@@ -1,0 +1,58 @@
+"""A face's box in pixels and the geometry every step of the face path shares."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Box:
+    """A face in pixels: top-left corner (x, y), width, height, detector score, and landmarks
+    ((x, y) pairs in the detector's fixed order: the two eyes first, the picture's left one
+    first) where the detector gives them. A face found in a turned view of the picture has its
+    box in the picture's own pixels and the turn in `angle`; the crop turns it back upright."""
+
+    x: int
+    y: int
+    w: int
+    h: int
+    score: float = 1.0
+    landmarks: tuple = None
+    angle: float = 0.0  # degrees the face is turned counter-clockwise (found in a turned view)
+
+    @property
+    def area(self):
+        return self.w * self.h
+
+    @property
+    def center(self):
+        return self.x + self.w / 2, self.y + self.h / 2
+
+    @property
+    def side(self):
+        return float(max(self.w, self.h))
+
+    def to_list(self):
+        return [self.x, self.y, self.w, self.h]
+
+
+def moved(box, factor=1.0, dx=0.0, dy=0.0):
+    """`box` (and its landmarks) from a scaled or cut-out view back into the picture:
+    every coordinate times `factor`, then shifted by (dx, dy)."""
+    points = None if box.landmarks is None else tuple(
+        (x * factor + dx, y * factor + dy) for x, y in box.landmarks)
+    return Box(int(round(box.x * factor + dx)), int(round(box.y * factor + dy)),
+               int(round(box.w * factor)), int(round(box.h * factor)), box.score, points,
+               box.angle)
+
+
+def intersection(a, b):
+    """The area two Boxes share."""
+    x0, y0 = max(a.x, b.x), max(a.y, b.y)
+    x1, y1 = min(a.x + a.w, b.x + b.w), min(a.y + a.h, b.y + b.h)
+    return max(0, x1 - x0) * max(0, y1 - y0)
+
+
+def iou(a, b):
+    """Intersection over union of two Boxes."""
+    inter = intersection(a, b)
+    union = a.area + b.area - inter
+    return inter / union if union else 0.0

@@ -1,0 +1,63 @@
+"""Detect, then frame: every face of a picture cut like the training faces of one model."""
+
+import numpy as np
+
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.faces.boxes import iou, moved
+from gimefive_tf.faces.calibration import find_calibration
+from gimefive_tf.faces.detectors import DEFAULT_DETECTOR, check_detector
+from gimefive_tf.faces.framing import FRAMINGS, Framing, frame_face
+from gimefive_tf.faces.search import LOCAL_MIN_SCORE, SEARCH_SIDE, detect_faces
+
+
+class FaceCropper:
+    """Detect faces and cut each like the training faces of a model, by its stored calibration.
+
+    detector: one of DETECTORS. framing: one of FRAMINGS, or None for the calibration's
+    measured best. model_path: the model whose calibration to use (None: the shipped model's).
+    max_side: search pictures scaled down to this side (photos: SEARCH_SIDE; video: smaller);
+    None: full size. turned: search a picture with no face upright turned by quarter turns
+    (photos; off for video, where a face-free frame would pay four searches).
+    """
+
+    def __init__(self, detector=DEFAULT_DETECTOR, framing=None, model_path=None, size=64,
+                 max_side=SEARCH_SIDE, turned=True):
+        self.detector = check_detector(detector)
+        if framing is not None and framing not in FRAMINGS:
+            raise GiMeFiveError(f"framing={framing!r} is not allowed; choose one of "
+                                f"{', '.join(FRAMINGS)}")
+        self.size, self.max_side, self.turned = int(size), max_side, bool(turned)
+        _, calibration = find_calibration(model_path)
+        entry = calibration.get(detector, {})
+        self.framing = entry.get("framing", Framing())
+        self.how = framing or entry.get("default", "box")
+
+    def __call__(self, image, trusted=(), thorough=True):
+        """[(Box, crop, crop corners in the picture)] for every face, largest first; `trusted`:
+        faces known from the last video frame (see detect_faces)."""
+        image = np.asarray(image)
+        return [(box, *self.frame(image, box))
+                for box in detect_faces(image, self.detector, max_side=self.max_side,
+                                        trusted=trusted, thorough=thorough,
+                                        turned=self.turned and thorough)]
+
+    def frame(self, image, box):
+        """(crop, its corners in the picture) of one face."""
+        return frame_face(image, box, self.framing, self.how, self.size)
+
+    def search_near(self, image, last, grow=2.5, min_score=LOCAL_MIN_SCORE):
+        """The face near `last` (a box from the previous frame), looked for in a square of
+        `grow` times its side where the face fills the detector's view as it likes best, at
+        a lower confidence threshold; None when it is not there (the face has gone)."""
+        image = np.asarray(image)
+        side = int(round(grow * last.side))
+        cx, cy = last.center
+        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
+        region = image[y0:y0 + side, x0:x0 + side]
+        if min(region.shape[:2]) < 16:
+            return None
+        candidates = [moved(box, 1.0, x0, y0) for box in
+                      detect_faces(region, self.detector, min_score=min_score,
+                                   whole_view_only=True)]
+        candidates = [box for box in candidates if iou(box, last) > 0.3]
+        return max(candidates, key=lambda box: iou(box, last)) if candidates else None

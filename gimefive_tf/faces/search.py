@@ -1,0 +1,163 @@
+"""Which of a detector's boxes are faces: the search of a picture, at the size it is searched,
+upright and, when nothing is found upright, turned by quarter turns.
+
+The default (blazeface) takes a BlazeFace box on its own word from BLAZEFACE_SURE_SCORE; a
+fairly sure one (from BLAZEFACE_MIN_SCORE) unless MTCNN, its thresholds relaxed, sees nothing
+face-like there (a logo, a face lying on its side: the turned search finds that one upright); a
+borderline box (from BLAZEFACE_CANDIDATE_SCORE) only when MTCNN, shown that spot at the scale
+it likes, sees a face there with its eyes where the box has them; then MediaPipe's
+full-range BlazeFace looks at the whole picture once, on a black margin so that a face cut by
+the picture's edge has room around it, and its new boxes are kept on the same condition.
+Surest first, a box that is a face already kept seen again (a forehead, a chin with a hand, an
+ear: see `suppression`) is dropped before anyone is asked about it; a face with less than half
+its box inside the picture is not reported (there is too little of it to read).
+"""
+
+import numpy as np
+
+from gimefive_tf.faces.boxes import Box, iou, moved
+from gimefive_tf.faces.detectors import (DEFAULT_DETECTOR, BlazeFaceFullRange, check_detector,
+                                         confirmed, haar_faces, load_blazeface, mtcnn_faces,
+                                         mtcnn_runs, seen_at_all)
+from gimefive_tf.faces.suppression import is_duplicate, suppress_duplicates
+
+SEARCH_SIDE = 1024  # photos are searched at most this large: the pyramid's views are relative
+VIDEO_DETECTION_SIDE = 640  # video frames are searched at most this large
+BLAZEFACE_SURE_SCORE = 0.9  # a BlazeFace box this sure is a face on its own word
+BLAZEFACE_MIN_SCORE = 0.7  # from this, a face unless MTCNN sees nothing face-like there at all
+BLAZEFACE_CANDIDATE_SCORE = 0.3  # from this, a face when MTCNN confirms it, eyes and all
+FULL_RANGE_CANDIDATE_SCORE = 0.3  # full-range boxes from this score get a second opinion
+FULL_RANGE_MARGIN = 0.125  # its look has this much black around the picture: faces cut by the
+#                            edge are seen with room around them
+MIN_VISIBLE = 0.5  # a face with less of its box inside the picture cannot be read
+LOCAL_MIN_SCORE = 0.45  # a look near where a face was a frame ago
+QUARTER_TURNS = (1, 3, 2)  # a phone picture stored sideways is likelier than upside down
+
+
+def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_SIDE,
+                 min_score=None, trusted=(), whole_view_only=False, thorough=True,
+                 turned=False):
+    """Faces in an RGB (or gray) uint8 image, largest first, as Boxes in its own pixels; one
+    Box per face, whatever the detector.
+
+    detector: blazeface (the default; see the module), mtcnn or haar. max_side: search a copy
+    scaled down to this side (faster, and a face is found relative to the picture's side);
+    None: full size. min_score: the detector's own threshold (blazeface, mtcnn), with no second
+    opinion. trusted: boxes known to be faces (a video's faces of the last frame): a
+    borderline box on one of them needs no second opinion. whole_view_only: blazeface looks at
+    the picture as one view, no tiles (a region that fits one face). thorough: also the
+    full-range look (photos; a video finds a face it misses in the next frame). turned: when
+    nothing is found upright, search the picture turned by 90, 270 and 180 degrees (a phone
+    picture stored sideways without EXIF orientation), and a face BlazeFace is not sure of is
+    asked which way up it is (`which_way_up`); such faces carry their `angle`.
+    """
+    import cv2
+
+    check_detector(detector)
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=-1)
+    image = np.ascontiguousarray(image[..., :3])
+    scale = min(1.0, max_side / max(image.shape[:2])) if max_side else 1.0
+    if scale < 1:
+        image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    trusted = [moved(box, scale) for box in trusted]
+    boxes = _search(image, detector, min_score, trusted, whole_view_only, thorough, turned)
+    for turns in QUARTER_TURNS if turned and not boxes else ():
+        view = np.ascontiguousarray(np.rot90(image, turns))
+        boxes = [unturned(box, turns, image.shape) for box in
+                 _search(view, detector, min_score, (), whole_view_only, thorough, False)]
+        if boxes:
+            break
+    if scale < 1:
+        boxes = [moved(box, 1 / scale) for box in boxes]
+    boxes = [box for box in suppress_duplicates(boxes) if min(box.w, box.h) >= min_size
+             and visible_part(box, image.shape[:2], 1 / scale) >= MIN_VISIBLE]
+    return sorted(boxes, key=lambda b: b.area, reverse=True)
+
+
+def visible_part(box, shape, factor=1.0):
+    """The part of `box`'s area inside a picture of `shape` (height, width) times `factor`."""
+    height, width = shape[0] * factor, shape[1] * factor
+    inside_w = min(width, box.x + box.w) - max(0, box.x)
+    inside_h = min(height, box.y + box.h) - max(0, box.y)
+    return max(0, inside_w) * max(0, inside_h) / box.area if box.area else 0.0
+
+
+def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned):
+    if detector == "blazeface" and min_score is None and not mtcnn_runs():
+        return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
+    if detector == "blazeface" and min_score is None:
+        return _blazeface_search(image, trusted, thorough and not whole_view_only, turned)
+    if detector == "blazeface":
+        return load_blazeface()(image, min_score, 1 if whole_view_only else None)
+    if detector == "mtcnn":
+        return mtcnn_faces(image, *(() if min_score is None else (min_score,)))
+    return haar_faces(image)
+
+
+def _blazeface_search(image, trusted, thorough, turned):
+    """The default search: sure boxes, then borderline ones MTCNN confirms, surest first,
+    each skipped when it is a face already kept; then the full-range look. turned: a fairly
+    sure box is also asked which way up its face is."""
+    faces = []
+    for box in load_blazeface()(image, BLAZEFACE_CANDIDATE_SCORE):  # surest first
+        if is_duplicate(box, faces):
+            continue
+        if (box.score >= BLAZEFACE_SURE_SCORE
+                or (box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3
+                                                         for known in trusted))
+                or (box.score < BLAZEFACE_MIN_SCORE and confirmed(image, box))):
+            faces.append(box)  # upright: MTCNN, which sees upright faces only, confirmed it
+        elif box.score >= BLAZEFACE_MIN_SCORE and seen_at_all(image, box):
+            faces.append(which_way_up(image, box) if turned else box)
+    if thorough:
+        for box in load_blazeface(BlazeFaceFullRange)(image, FULL_RANGE_CANDIDATE_SCORE,
+                                                      margin=FULL_RANGE_MARGIN):
+            if not is_duplicate(box, faces) and confirmed(image, box):
+                faces.append(box)
+    return faces
+
+
+def which_way_up(image, box, grow=2.0):
+    """`box` as BlazeFace sees it best: shown the face turned by each quarter turn (a square of
+    `grow` times its side, at the detector's input size), the surest view wins. A face lying on
+    its side or upside down, which BlazeFace half-recognizes upright with its landmarks astray,
+    comes back with its `angle` and the landmarks of the upright view, in the picture's pixels."""
+    from gimefive_tf.faces.framing import crop_square
+
+    detector = load_blazeface()
+    side = grow * box.side
+    x0, y0 = box.center[0] - side / 2, box.center[1] - side / 2
+    view = crop_square(image, (x0, y0, side), detector.INPUT, border="black")
+    best, best_turns = None, 0
+    for turns in (0, 1, 2, 3):
+        turned_view = np.ascontiguousarray(np.rot90(view, turns))
+        for found in detector(turned_view, 0.1, levels=1):
+            found = unturned(found, turns, view.shape) if turns else found
+            found = moved(found, side / detector.INPUT, x0, y0)
+            if iou(found, box) > 0.3 and (best is None or found.score > best.score):
+                best, best_turns = found, turns
+    if best is None or best_turns == 0 or best.score <= box.score:
+        return box
+    return best
+
+
+def unturned(box, turns, shape):
+    """A Box found in `np.rot90(picture, turns)` in the picture's own pixels (`shape`: the
+    picture's), its landmarks carried along and its `angle` saying how the face lies."""
+    height, width = shape[:2]
+
+    def back(x, y):  # a point of the turned view -> the picture
+        if turns == 1:
+            return width - y, x
+        if turns == 2:
+            return width - x, height - y
+        return y, height - x
+
+    corners = np.array([back(x, y) for x, y in ((box.x, box.y), (box.x + box.w, box.y + box.h))])
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+    points = None if box.landmarks is None else tuple(back(*p) for p in box.landmarks)
+    angle = (box.angle - 90 * turns + 180) % 360 - 180
+    return Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
+               box.score, points, float(angle if angle != -180 else 180))

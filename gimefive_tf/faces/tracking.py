@@ -1,0 +1,49 @@
+"""Faces across video frames: stable ids, and which faces the last frame had that this one lost."""
+
+from gimefive_tf.faces.boxes import iou
+
+
+class FaceTracker:
+    """Stable ids across frames: boxes are matched greedily on overlap with the tracks, and a
+    track survives `max_missing` frames without a box (so a face that returns keeps its id)."""
+
+    def __init__(self, min_iou=0.3, max_missing=10):
+        self.min_iou, self.max_missing = min_iou, max_missing
+        self.tracks = {}  # id -> (box, frames since seen)
+        self.next_id = 1
+
+    def current(self):
+        """The boxes of the faces seen in the previous frame."""
+        return [box for box, missing in self.tracks.values() if missing == 0]
+
+    def lost(self, boxes):
+        """[(id, last box)] of the faces seen in the previous frame that no box overlaps now:
+        where a local second look may find what the detector missed."""
+        return [(track_id, box) for track_id, (box, missing) in self.tracks.items()
+                if missing == 0 and all(iou(box, other) < self.min_iou for other in boxes)]
+
+    def update(self, boxes):
+        """Ids for `boxes`, in the same order."""
+        pairs = sorted(((iou(box, track[0]), i, track_id)
+                        for i, box in enumerate(boxes)
+                        for track_id, track in self.tracks.items()), reverse=True)
+        ids, used = [None] * len(boxes), set()
+        for overlap, i, track_id in pairs:
+            if overlap < self.min_iou or ids[i] is not None or track_id in used:
+                continue
+            ids[i] = track_id
+            used.add(track_id)
+        for i in range(len(boxes)):
+            if ids[i] is None:
+                ids[i] = self.next_id
+                self.next_id += 1
+        for track_id in list(self.tracks):
+            if track_id not in ids:
+                box, missing = self.tracks[track_id]
+                if missing + 1 > self.max_missing:
+                    del self.tracks[track_id]
+                else:
+                    self.tracks[track_id] = (box, missing + 1)
+        for i, box in enumerate(boxes):
+            self.tracks[ids[i]] = (box, 0)
+        return ids
