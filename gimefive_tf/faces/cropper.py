@@ -58,6 +58,6 @@ class FaceCropper:
             return None
         candidates = [moved(box, 1.0, x0, y0) for box in
                       detect_faces(region, self.detector, min_score=min_score,
-                                   whole_view_only=True)]
+                                   whole_view_only=True, turned=False)]
         candidates = [box for box in candidates if iou(box, last) > 0.3]
         return max(candidates, key=lambda box: iou(box, last)) if candidates else None

@@ -36,7 +36,7 @@ QUARTER_TURNS = (1, 3, 2)  # a phone picture stored sideways is likelier than up
 
 def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_SIDE,
                  min_score=None, trusted=(), whole_view_only=False, thorough=True,
-                 turned=False):
+                 turned=True):
     """Faces in an RGB (or gray) uint8 image, largest first, as Boxes in its own pixels; one
     Box per face, whatever the detector.
 
@@ -46,8 +46,9 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     opinion. trusted: boxes known to be faces (a video's faces of the last frame): a
     borderline box on one of them needs no second opinion. whole_view_only: blazeface looks at
     the picture as one view, no tiles (a region that fits one face). thorough: also the
-    full-range look (photos; a video finds a face it misses in the next frame). turned: when
-    nothing is found upright, search the picture turned by 90, 270 and 180 degrees (a phone
+    full-range look (photos; a video finds a face it misses in the next frame). turned (photos;
+    off for video frames): when nothing is found upright, search the picture turned by 90, 270
+    and 180 degrees (a phone
     picture stored sideways without EXIF orientation), and a face BlazeFace is not sure of is
     asked which way up it is (`which_way_up`); such faces carry their `angle`.
     """
