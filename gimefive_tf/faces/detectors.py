@@ -20,7 +20,6 @@ MTCNN_MIN_SCORE = 0.9
 SECOND_OPINION_MIN_SCORE = 0.5
 SECOND_OPINION_VIEWS = (2.0, 3.0)  # the box with this much context around it, in turn
 EYE_TOLERANCE = 0.15  # a second opinion's eyes lie within this part of the box's side of its own
-RELAXED_THRESHOLDS = {"threshold_pnet": 0.4, "threshold_rnet": 0.4, "threshold_onet": 0.05}
 
 
 @functools.lru_cache(maxsize=None)
@@ -200,15 +199,12 @@ def check_detector(detector):
     return detector
 
 
-def mtcnn_faces(image, min_score=MTCNN_MIN_SCORE, relaxed=False):
-    """MTCNN's faces as Boxes with its five landmarks (eyes, nose, mouth corners). relaxed: its
-    three networks' thresholds lowered so that anything face-like is proposed (a veto: where
-    even then it sees nothing, there is no face)."""
-    thresholds = RELAXED_THRESHOLDS if relaxed else {"threshold_onet": min(0.8, min_score)}
+def mtcnn_faces(image, min_score=MTCNN_MIN_SCORE):
+    """MTCNN's faces as Boxes with its five landmarks (eyes, nose, mouth corners)."""
     return [Box(*(int(v) for v in found["box"]), float(found["confidence"]),
                 tuple(tuple(float(c) for c in found["keypoints"][k]) for k in
                       ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")))
-            for found in _mtcnn().detect_faces(image, **thresholds)
+            for found in _mtcnn().detect_faces(image, threshold_onet=min(0.8, min_score))
             if found["confidence"] >= min_score]
 
 
@@ -227,20 +223,30 @@ def confirmed(image, box):
                for grow in SECOND_OPINION_VIEWS)
 
 
-def seen_at_all(image, box):
-    """MTCNN, its thresholds relaxed, sees something face-like on `box` in either view: a
-    fairly sure BlazeFace box that it does not (a logo, a face on its side) is no face."""
-    return any(second_opinion(image, box, grow, relaxed=True) > 0
-               for grow in SECOND_OPINION_VIEWS)
+def onet_agrees(image, box, min_score=0.5):
+    """MTCNN's last network (ONet), shown the box and the box grown by 20% at its 48x48 input,
+    calls one of them a face: a quick veto on a fairly sure BlazeFace box (a logo is not; 220 of
+    221 such boxes on pasted faces are). The package runs its stages privately, hence `_model`."""
+    import tensorflow as tf
+
+    cx, cy = box.center
+    height, width = image.shape[:2]
+    corners = np.array([[(cy - grow * box.side / 2) / height, (cx - grow * box.side / 2) / width,
+                         (cy + grow * box.side / 2) / height, (cx + grow * box.side / 2) / width]
+                        for grow in (1.0, 1.2)], np.float32)
+    pixels = (tf.constant(image[None], tf.float32) - 127.5) / 128  # MTCNN's normalization
+    patches = tf.image.crop_and_resize(pixels, corners, [0, 0], (48, 48))
+    _, _, scores = _mtcnn().stages[2]._model(patches)
+    return bool(np.asarray(scores)[:, 1].max() >= min_score)
 
 
-def second_opinion(image, box, grow=2.0, face_side=72, relaxed=False):
+def second_opinion(image, box, grow=2.0, face_side=72):
     """MTCNN's confidence (0 when it sees none) that `box` holds a face, asked on a square of
     `grow` times the box scaled so the face is about `face_side` pixels, black outside the
     picture (a face cut by the edge is seen cut, not smeared into a shape no face has). MTCNN's
     face must be the box's own: overlapping it, and with its eyes where the box puts them (a
     box over a forehead or a chin overlaps the face below or above it, but its eyes are
-    elsewhere). relaxed: any face-like proposal overlapping the box counts (see mtcnn_faces)."""
+    elsewhere)."""
     from gimefive_tf.faces.framing import crop_square
 
     side = grow * box.side
@@ -248,9 +254,9 @@ def second_opinion(image, box, grow=2.0, face_side=72, relaxed=False):
     view = int(round(face_side * grow))
     region = crop_square(image, (cx - side / 2, cy - side / 2, side), view, border="black")
     best = 0.0
-    for found in mtcnn_faces(region, 0.0 if relaxed else SECOND_OPINION_MIN_SCORE, relaxed):
+    for found in mtcnn_faces(region, SECOND_OPINION_MIN_SCORE):
         seen = moved(found, side / view, cx - side / 2, cy - side / 2)
-        if iou(seen, box) > 0.4 and (relaxed or same_eyes(seen, box)):
+        if iou(seen, box) > 0.4 and same_eyes(seen, box):
             best = max(best, seen.score)
     return best
 

@@ -2,8 +2,9 @@
 upright and, when nothing is found upright, turned by quarter turns.
 
 The default (blazeface) takes a BlazeFace box on its own word from BLAZEFACE_SURE_SCORE; a
-fairly sure one (from BLAZEFACE_MIN_SCORE) unless MTCNN, its thresholds relaxed, sees nothing
-face-like there (a logo, a face lying on its side: the turned search finds that one upright); a
+fairly sure one (from BLAZEFACE_MIN_SCORE) when MTCNN's last network, shown the box, calls
+it a face too (a logo it does not), and then asked which way up its face is (BlazeFace
+half-recognizes a face lying on its side or upside down, with its landmarks astray); a
 borderline box (from BLAZEFACE_CANDIDATE_SCORE) only when MTCNN, shown that spot at the scale
 it likes, sees a face there with its eyes where the box has them; then MediaPipe's
 full-range BlazeFace looks at the whole picture once, on a black margin so that a face cut by
@@ -18,20 +19,20 @@ import numpy as np
 from gimefive_tf.faces.boxes import Box, iou, moved
 from gimefive_tf.faces.detectors import (DEFAULT_DETECTOR, BlazeFaceFullRange, check_detector,
                                          confirmed, haar_faces, load_blazeface, mtcnn_faces,
-                                         mtcnn_runs, seen_at_all)
+                                         mtcnn_runs, onet_agrees)
 from gimefive_tf.faces.suppression import is_duplicate, suppress_duplicates
 
 SEARCH_SIDE = 1024  # photos are searched at most this large: the pyramid's views are relative
 VIDEO_DETECTION_SIDE = 640  # video frames are searched at most this large
 BLAZEFACE_SURE_SCORE = 0.9  # a BlazeFace box this sure is a face on its own word
-BLAZEFACE_MIN_SCORE = 0.7  # from this, a face unless MTCNN sees nothing face-like there at all
+BLAZEFACE_MIN_SCORE = 0.7  # from this, a face when MTCNN's last network agrees
 BLAZEFACE_CANDIDATE_SCORE = 0.3  # from this, a face when MTCNN confirms it, eyes and all
 FULL_RANGE_CANDIDATE_SCORE = 0.3  # full-range boxes from this score get a second opinion
 FULL_RANGE_MARGIN = 0.125  # its look has this much black around the picture: faces cut by the
 #                            edge are seen with room around them
 MIN_VISIBLE = 0.5  # a face with less of its box inside the picture cannot be read
 LOCAL_MIN_SCORE = 0.45  # a look near where a face was a frame ago
-QUARTER_TURNS = (1, 3, 2)  # a phone picture stored sideways is likelier than upside down
+QUARTER_TURNS = (1, 3, 2)
 
 
 def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_SIDE,
@@ -48,9 +49,9 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     the picture as one view, no tiles (a region that fits one face). thorough: also the
     full-range look (photos; a video finds a face it misses in the next frame). turned (photos;
     off for video frames): when nothing is found upright, search the picture turned by 90, 270
-    and 180 degrees (a phone
-    picture stored sideways without EXIF orientation), and a face BlazeFace is not sure of is
-    asked which way up it is (`which_way_up`); such faces carry their `angle`.
+    and 180 degrees (a phone picture stored sideways without EXIF orientation), and a face
+    BlazeFace is not sure of is asked which way up it is (`which_way_up`); such faces carry
+    their `angle`.
     """
     import cv2
 
@@ -64,12 +65,11 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     trusted = [moved(box, scale) for box in trusted]
     boxes = _search(image, detector, min_score, trusted, whole_view_only, thorough, turned)
-    for turns in QUARTER_TURNS if turned and not boxes else ():
-        view = np.ascontiguousarray(np.rot90(image, turns))
-        boxes = [unturned(box, turns, image.shape) for box in
-                 _search(view, detector, min_score, (), whole_view_only, thorough, False)]
-        if boxes:
-            break
+    if turned and not boxes:  # the turn whose surest face is surest: a face on its side is
+        found = [[unturned(box, turns, image.shape) for box in  # half-seen in the other turns
+                  _search(np.ascontiguousarray(np.rot90(image, turns)), detector, min_score, (),
+                          whole_view_only, False, False, True)] for turns in QUARTER_TURNS]
+        boxes = max(found, key=lambda faces: max((box.score for box in faces), default=0))
     if scale < 1:
         boxes = [moved(box, 1 / scale) for box in boxes]
     boxes = [box for box in suppress_duplicates(boxes) if min(box.w, box.h) >= min_size
@@ -85,11 +85,12 @@ def visible_part(box, shape, factor=1.0):
     return max(0, inside_w) * max(0, inside_h) / box.area if box.area else 0.0
 
 
-def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned):
+def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
+            quick=False):
     if detector == "blazeface" and min_score is None and not mtcnn_runs():
         return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
     if detector == "blazeface" and min_score is None:
-        return _blazeface_search(image, trusted, thorough and not whole_view_only, turned)
+        return _blazeface_search(image, trusted, thorough and not whole_view_only, turned, quick)
     if detector == "blazeface":
         return load_blazeface()(image, min_score, 1 if whole_view_only else None)
     if detector == "mtcnn":
@@ -97,51 +98,70 @@ def _search(image, detector, min_score, trusted, whole_view_only, thorough, turn
     return haar_faces(image)
 
 
-def _blazeface_search(image, trusted, thorough, turned):
+def _blazeface_search(image, trusted, thorough, turned, quick=False):
     """The default search: sure boxes, then borderline ones MTCNN confirms, surest first,
-    each skipped when it is a face already kept; then the full-range look. turned: a fairly
-    sure box is also asked which way up its face is."""
+    each skipped when it is a face already kept; then the full-range look. turned: each face
+    is also asked which way up it is (BlazeFace and MTCNN both half-see a face upside down or on
+    its side as upright). quick: fairly sure boxes only (a turned
+    view of a picture with no face upright: a phone picture stored sideways shows its face
+    clearly, and a face-free picture should not pay three full searches)."""
     faces = []
-    for box in load_blazeface()(image, BLAZEFACE_CANDIDATE_SCORE):  # surest first
+    lowest = BLAZEFACE_MIN_SCORE if quick else BLAZEFACE_CANDIDATE_SCORE
+    for box in load_blazeface()(image, lowest):  # surest first
         if is_duplicate(box, faces):
             continue
         if (box.score >= BLAZEFACE_SURE_SCORE
                 or (box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3
                                                          for known in trusted))
+                or (box.score >= BLAZEFACE_MIN_SCORE and onet_agrees(image, box))
                 or (box.score < BLAZEFACE_MIN_SCORE and confirmed(image, box))):
-            faces.append(box)  # upright: MTCNN, which sees upright faces only, confirmed it
-        elif box.score >= BLAZEFACE_MIN_SCORE and seen_at_all(image, box):
-            faces.append(which_way_up(image, box) if turned else box)
+            faces.append(box)
     if thorough:
         for box in load_blazeface(BlazeFaceFullRange)(image, FULL_RANGE_CANDIDATE_SCORE,
                                                       margin=FULL_RANGE_MARGIN):
             if not is_duplicate(box, faces) and confirmed(image, box):
                 faces.append(box)
-    return faces
+    return [which_way_up(image, box) for box in faces] if turned else faces
 
 
-def which_way_up(image, box, grow=2.0):
+def which_way_up(image, box, grow=2.0, min_score=0.8, margin=0.15):
     """`box` as BlazeFace sees it best: shown the face turned by each quarter turn (a square of
-    `grow` times its side, at the detector's input size), the surest view wins. A face lying on
-    its side or upside down, which BlazeFace half-recognizes upright with its landmarks astray,
-    comes back with its `angle` and the landmarks of the upright view, in the picture's pixels."""
+    `grow` times its side, at the detector's input size), a turned view wins when BlazeFace is
+    sure of it (`min_score`) and surer by `margin` than of the view as it is, or when the box's
+    own eyes lie more than 45 degrees off the horizontal. A face lying on its
+    side or upside down, which BlazeFace half-recognizes as it is with its landmarks astray,
+    comes back with its `angle` and the landmarks of its upright view, in the picture's pixels;
+    an upright face (BlazeFace half-sees one turned too) stays as it was found."""
     from gimefive_tf.faces.framing import crop_square
 
     detector = load_blazeface()
     side = grow * box.side
     x0, y0 = box.center[0] - side / 2, box.center[1] - side / 2
     view = crop_square(image, (x0, y0, side), detector.INPUT, border="black")
-    best, best_turns = None, 0
+    best = [None] * 4  # the surest box overlapping `box` in each turned view
     for turns in (0, 1, 2, 3):
-        turned_view = np.ascontiguousarray(np.rot90(view, turns))
-        for found in detector(turned_view, 0.1, levels=1):
-            found = unturned(found, turns, view.shape) if turns else found
-            found = moved(found, side / detector.INPUT, x0, y0)
-            if iou(found, box) > 0.3 and (best is None or found.score > best.score):
-                best, best_turns = found, turns
-    if best is None or best_turns == 0 or best.score <= box.score:
+        for found in detector(np.ascontiguousarray(np.rot90(view, turns)), 0.1, levels=1):
+            found = moved(unturned(found, turns, view.shape) if turns else found,
+                          side / detector.INPUT, x0, y0)
+            if iou(found, box) > 0.3 and (best[turns] is None or found.score > best[turns].score):
+                best[turns] = found
+    as_is = best[0].score if best[0] is not None else 0.0
+    turned = max((found for found in best[1:] if found is not None), key=lambda f: f.score,
+                 default=None)
+    if turned is None:
         return box
-    return best
+    if turned.score >= max(min_score, as_is + margin) or abs(roll(box)) > 45:
+        return turned  # surer turned, or its eyes already say the face lies on its side
+    return box
+
+
+def roll(box):
+    """Degrees from the picture's horizontal to the line through the box's eyes (0 without
+    landmarks)."""
+    if box.landmarks is None:
+        return 0.0
+    (x0, y0), (x1, y1) = box.landmarks[:2]
+    return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
 
 
 def unturned(box, turns, shape):
