@@ -22,7 +22,7 @@ from gimefive_tf.cli import (
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import claim_file, finish_figure
 from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS, VIDEO_DETECTION_SIDE, \
-    FaceTracker
+    FaceTracker, is_duplicate
 from gimefive_tf.labels import EMOTIONS
 
 CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "tracked", "emotion") + EMOTIONS
@@ -53,9 +53,11 @@ class VideoAnalyzer:
         self.analysed += 1
         found = self.pipeline.faces(rgb, trusted=known, thorough=False) if search else []
         boxes = [box for box, _, _ in found]
-        followed = [self.pipeline.cropper.search_near(rgb, last)
-                    for _, last in self.tracker.lost(boxes)]
-        followed = [box for box in followed if box is not None]
+        followed = []
+        for _, last in self.tracker.lost(boxes):
+            box = self.pipeline.cropper.search_near(rgb, last)
+            if box is not None and not is_duplicate(box, boxes + followed):
+                followed.append(box)  # one face, one record: not a face found already
         found += [(box, *self.pipeline.frame(rgb, box)) for box in followed]
         if not found:
             self.tracker.update([])

@@ -114,7 +114,8 @@ def test_tracker_keeps_ids_and_names_the_faces_it_lost():
     assert tracker.update([Box(10, 10, 50, 50), Box(200, 10, 50, 50)]) == [1, 2]
     assert tracker.lost([Box(205, 12, 50, 50)]) == [(1, Box(10, 10, 50, 50))]
     assert tracker.update([Box(205, 12, 50, 50)]) == [2]
-    assert tracker.lost([Box(205, 12, 50, 50)]) == []     # only faces seen a frame ago
+    assert tracker.lost([Box(205, 12, 50, 50)]) == [(1, Box(10, 10, 50, 50))]  # a frame ago
+    assert tracker.lost([Box(205, 12, 50, 50)], within=1) == []  # only the last frame's
     assert tracker.update([Box(12, 10, 50, 50)]) == [1]    # back within max_missing: same id
     tracker.update([])
     tracker.update([])

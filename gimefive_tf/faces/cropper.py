@@ -6,8 +6,10 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces.boxes import iou, moved
 from gimefive_tf.faces.calibration import find_calibration
 from gimefive_tf.faces.detectors import DEFAULT_DETECTOR, check_detector
-from gimefive_tf.faces.framing import FRAMINGS, Framing, frame_face
+from gimefive_tf.faces.framing import FRAMINGS, Framing, crop_square, frame_face
 from gimefive_tf.faces.search import LOCAL_MIN_SCORE, SEARCH_SIDE, detect_faces
+
+LOCAL_VIEW_SIDE = 256  # the local look's square, in pixels (the detector sees 128)
 
 
 class FaceCropper:
@@ -45,19 +47,22 @@ class FaceCropper:
         """(crop, its corners in the picture) of one face."""
         return frame_face(image, box, self.framing, self.how, self.size)
 
-    def search_near(self, image, last, grow=2.5, min_score=LOCAL_MIN_SCORE):
-        """The face near `last` (a box from the previous frame), looked for in a square of
-        `grow` times its side where the face fills the detector's view as it likes best, at
-        a lower confidence threshold; None when it is not there (the face has gone)."""
+    def search_near(self, image, last, views=(2.0, 2.5, 3.0), min_score=LOCAL_MIN_SCORE):
+        """The face near `last` (a box from the previous frame), looked for in squares of
+        `views` times its side centred on it (black beyond the picture's edge), where the face
+        fills the detector's view as it likes best, at a lower confidence threshold; None when
+        it is not there (the face has gone)."""
         image = np.asarray(image)
-        side = int(round(grow * last.side))
         cx, cy = last.center
-        x0, y0 = max(0, int(cx - side / 2)), max(0, int(cy - side / 2))
-        region = image[y0:y0 + side, x0:x0 + side]
-        if min(region.shape[:2]) < 16:
-            return None
-        candidates = [moved(box, 1.0, x0, y0) for box in
-                      detect_faces(region, self.detector, min_score=min_score,
-                                   whole_view_only=True, turned=False)]
+        candidates = []
+        for grow in views:
+            if any(iou(box, last) > 0.3 for box in candidates):
+                break  # found in the closer view
+            side = grow * last.side
+            region = crop_square(image, (cx - side / 2, cy - side / 2, side),
+                                 LOCAL_VIEW_SIDE, border="black")
+            candidates += [moved(box, side / LOCAL_VIEW_SIDE, cx - side / 2, cy - side / 2)
+                           for box in detect_faces(region, self.detector, min_score=min_score,
+                                                   whole_view_only=True, turned=False)]
         candidates = [box for box in candidates if iou(box, last) > 0.3]
-        return max(candidates, key=lambda box: iou(box, last)) if candidates else None
+        return max(candidates, key=lambda box: (box.score, iou(box, last))) if candidates else None

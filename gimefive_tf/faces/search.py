@@ -31,7 +31,7 @@ FULL_RANGE_CANDIDATE_SCORE = 0.3  # full-range boxes from this score get a secon
 FULL_RANGE_MARGIN = 0.125  # its look has this much black around the picture: faces cut by the
 #                            edge are seen with room around them
 MIN_VISIBLE = 0.5  # a face with less of its box inside the picture cannot be read
-LOCAL_MIN_SCORE = 0.45  # a look near where a face was a frame ago
+LOCAL_MIN_SCORE = 0.25  # a look near where a face was a frame ago
 QUARTER_TURNS = (1, 3, 2)
 
 

@@ -16,11 +16,12 @@ class FaceTracker:
         """The boxes of the faces seen in the previous frame."""
         return [box for box, missing in self.tracks.values() if missing == 0]
 
-    def lost(self, boxes):
-        """[(id, last box)] of the faces seen in the previous frame that no box overlaps now:
-        where a local second look may find what the detector missed."""
+    def lost(self, boxes, within=3):
+        """[(id, last box)] of the faces seen in one of the last `within` frames that no box
+        overlaps now: where a local second look may find what the detector missed (a face the
+        look misses once, in a compressed frame, is looked for again in the next)."""
         return [(track_id, box) for track_id, (box, missing) in self.tracks.items()
-                if missing == 0 and all(iou(box, other) < self.min_iou for other in boxes)]
+                if missing < within and all(iou(box, other) < self.min_iou for other in boxes)]
 
     def update(self, boxes):
         """Ids for `boxes`, in the same order."""
