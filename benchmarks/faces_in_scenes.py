@@ -140,6 +140,7 @@ def crop_figures(pipeline, path, segments):
     from gimefive_tf.data.frames import iter_frames, open_video
     from gimefive_tf.faces import Box
 
+    true_frame = dataclasses.replace(pipeline.framing, scale=1.0, dx=0.0, dy=0.0)  # lit alike
     truths = {first + t: scene for first, _, _, scenes in segments if scenes
               for t, scene in enumerate(scenes)}
     crops, indices = [], []
@@ -149,7 +150,7 @@ def crop_figures(pipeline, path, segments):
             x0, y0, side = scene.square
             box = Box(int(round(x0)), int(round(y0)), int(round(side)), int(round(side)),
                       angle=scene.angle)  # the true frame, turned back upright by the crop
-            crops.append(frame_face(frame, box, pipeline.framing)[0])
+            crops.append(frame_face(frame, box, true_frame)[0])
             indices.append(index)
     emotions = dict(zip(indices, pipeline.classify_all(np.stack(crops)).argmax(1)))
     correct = 0

@@ -213,14 +213,15 @@ class FacePipeline:
 
     # -- the steps ------------------------------------------------------------------------
 
-    def faces(self, image, trusted=(), thorough=True):
+    def faces(self, image, trusted=(), thorough=True, turned=True):
         """[(Box or None, crop, its corners in the picture)] for one RGB picture; `trusted`:
-        faces known from the last video frame; thorough=False: the video's quicker search."""
+        faces known from the last video frame; thorough=False: the video's quicker search;
+        turned=False: a video frame, searched only as it is."""
         from gimefive_tf.data.pipeline import resize_pixels
 
         image = np.asarray(image)
         if self.crop != "none":
-            found = self.cropper(image, trusted, thorough)
+            found = self.cropper(image, trusted, thorough, turned)
             if found or self.crop == "face":
                 return found
         return [(None, resize_pixels(image, self.size).numpy(), None)]
@@ -320,14 +321,15 @@ class FacePipeline:
 
 
 def analyze(image, model=None, detector=DEFAULT_DETECTOR, framing=None, crop="face",
-            explain=None):
+            explain=None, turned=True):
     """One record (dict) per face of `image` (a path or an RGB array): box [x, y, w, h],
     landmarks, emotion, six scores, and with `explain` a "heatmap" (the crop's size); a picture
-    without a face gives one record with emotion None and the reason.
+    without a face gives one record with emotion None and the reason. turned=False: search the
+    picture only as stored (see FacePipeline).
 
     For many pictures build one FacePipeline and call `run`: the model loads once.
     """
-    pipeline = FacePipeline(model, detector, framing, crop, explain)
+    pipeline = FacePipeline(model, detector, framing, crop, explain, turned=turned)
     name = str(image) if isinstance(image, (str, pathlib.Path)) else "image"
     results = pipeline.run([(name, None if isinstance(image, (str, pathlib.Path)) else image)])
     records = []

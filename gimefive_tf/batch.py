@@ -163,7 +163,7 @@ class FindFaces:
                 model, detector, framing, crop, size, turned = self.settings
                 self._pipeline = FacePipeline(model, detector, framing, crop, classifier=False,
                                               size=size, turned=turned)
-            found = self._pipeline.faces(image)
+            found = self._pipeline.faces(image, turned=frame is None)  # frames come upright
         except Exception as error:  # the picture's reason, recorded in the dead letters
             where = f"frame {frame}: " if frame is not None else ""
             yield pvalue.TaggedOutput(DEAD_LETTER, (name, where + _reason(error)))

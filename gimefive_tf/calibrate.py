@@ -67,7 +67,7 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
     upright = calibration_scenes(faces, seed)
     pairs = []
     for scene in upright:
-        box = matching_face(detect_faces(scene.picture, detector), scene)
+        box = matching_face(detect_faces(scene.picture, detector, turned=False), scene)
         if box is not None:
             pairs.append((box, scene))
         if bar is not None:
@@ -77,7 +77,7 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
     crops = {how: [] for how in FRAMINGS}
     kept = []
     for index, scene in enumerate(turned):
-        box = matching_face(detect_faces(scene.picture, detector), scene)
+        box = matching_face(detect_faces(scene.picture, detector, turned=False), scene)
         if bar is not None:
             bar.update(1)
         if box is None:

@@ -266,3 +266,24 @@ def test_mirror_averaging_decides_on_both_views_in_one_pass():
         if explain:
             assert heatmaps.shape == (10, 64, 64)
             assert (targets == probabilities.argmax(1)).all()  # the averaged decision
+
+
+@pytest.mark.parametrize("turns", [1, 2, 3])
+def test_a_box_found_in_a_turned_view_lands_on_the_same_pixels_and_is_cropped_upright(turns):
+    from gimefive_tf.faces import frame_matrix, warp_face
+    from gimefive_tf.faces.search import unturned
+
+    noise = np.random.default_rng(turns).integers(0, 255, (90, 120, 3)).astype(np.uint8)
+    picture = cv2.GaussianBlur(noise, (0, 0), 3)  # smooth: sub-pixel sampling differs little
+    view = np.rot90(picture, turns)  # the picture as the turned search sees it
+    found = Box(20, 30, 40, 40, 0.9, ((25.5, 35.5), (50.5, 40.5)))
+    box = unturned(found, turns, picture.shape)
+    assert box.angle == {1: -90, 2: 180, 3: 90}[turns]
+    region = picture[box.y:box.y + box.h, box.x:box.x + box.w]
+    np.testing.assert_array_equal(np.rot90(region, turns), view[30:70, 20:60])
+    for (vx, vy), (x, y) in zip(found.landmarks, box.landmarks):  # the same pixel
+        assert (view[int(vy), int(vx)] == picture[int(y), int(x)]).all()
+    # the "box" framing turns it back: the crop equals the view's upright crop
+    upright = warp_face(np.ascontiguousarray(view), frame_matrix(found, Framing(), "box"))
+    crop = warp_face(picture, frame_matrix(box, Framing(), "box"))
+    assert np.abs(crop.astype(int) - upright).mean() < 3  # turned the other way: 7-8

@@ -14,7 +14,7 @@ def detectable_faces(datasets_dir, count):
     faces = []
     for path in sorted((datasets_dir / "RAF-DB" / "train").glob("*.jpg")):
         face = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
-        if detect_faces(on_background(face)):
+        if detect_faces(on_background(face), turned=False):  # as `data frames` searches
             faces.append(face)
         if len(faces) == count:
             return faces

@@ -6,9 +6,10 @@ import dataclasses
 @dataclasses.dataclass(frozen=True)
 class Box:
     """A face in pixels: top-left corner (x, y), width, height, detector score, and landmarks
-    ((x, y) pairs in the detector's fixed order: the two eyes first, the picture's left one
-    first) where the detector gives them. A face found in a turned view of the picture has its
-    box in the picture's own pixels and the turn in `angle`; the crop turns it back upright."""
+    ((x, y) pairs in the detector's fixed order: the two eyes first, the left one as the face
+    is seen upright first) where the detector gives them. A face found in a turned view of the
+    picture has its box in the picture's own pixels and the turn in `angle`; the crop turns it
+    back upright."""
 
     x: int
     y: int

@@ -34,14 +34,15 @@ class FaceCropper:
         self.framing = entry.get("framing", Framing())
         self.how = framing or entry.get("default", "box")
 
-    def __call__(self, image, trusted=(), thorough=True):
+    def __call__(self, image, trusted=(), thorough=True, turned=True):
         """[(Box, crop, crop corners in the picture)] for every face, largest first; `trusted`:
-        faces known from the last video frame (see detect_faces)."""
+        faces known from the last video frame (see detect_faces); turned=False or
+        thorough=False (video frames): searched only as it is."""
         image = np.asarray(image)
         return [(box, *self.frame(image, box))
                 for box in detect_faces(image, self.detector, max_side=self.max_side,
                                         trusted=trusted, thorough=thorough,
-                                        turned=self.turned and thorough)]
+                                        turned=self.turned and thorough and turned)]
 
     def frame(self, image, box):
         """(crop, its corners in the picture) of one face."""

@@ -227,16 +227,13 @@ def onet_agrees(image, box, min_score=0.5):
     """MTCNN's last network (ONet), shown the box and the box grown by 20% at its 48x48 input,
     calls one of them a face: a quick veto on a fairly sure BlazeFace box (a logo is not; 220 of
     221 such boxes on pasted faces are). The package runs its stages privately, hence `_model`."""
-    import tensorflow as tf
+    from gimefive_tf.faces.framing import crop_square
 
     cx, cy = box.center
-    height, width = image.shape[:2]
-    corners = np.array([[(cy - grow * box.side / 2) / height, (cx - grow * box.side / 2) / width,
-                         (cy + grow * box.side / 2) / height, (cx + grow * box.side / 2) / width]
-                        for grow in (1.0, 1.2)], np.float32)
-    pixels = (tf.constant(image[None], tf.float32) - 127.5) / 128  # MTCNN's normalization
-    patches = tf.image.crop_and_resize(pixels, corners, [0, 0], (48, 48))
-    _, _, scores = _mtcnn().stages[2]._model(patches)
+    patches = np.stack([crop_square(image, (cx - grow * box.side / 2, cy - grow * box.side / 2,
+                                            grow * box.side), 48, border="black")
+                        for grow in (1.0, 1.2)]).astype(np.float32)
+    _, _, scores = _mtcnn().stages[2]._model((patches - 127.5) / 128)  # MTCNN's normalization
     return bool(np.asarray(scores)[:, 1].max() >= min_score)
 
 

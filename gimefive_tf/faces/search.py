@@ -3,15 +3,16 @@ upright and, when nothing is found upright, turned by quarter turns.
 
 The default (blazeface) takes a BlazeFace box on its own word from BLAZEFACE_SURE_SCORE; a
 fairly sure one (from BLAZEFACE_MIN_SCORE) when MTCNN's last network, shown the box, calls
-it a face too (a logo it does not), and then asked which way up its face is (BlazeFace
-half-recognizes a face lying on its side or upside down, with its landmarks astray); a
-borderline box (from BLAZEFACE_CANDIDATE_SCORE) only when MTCNN, shown that spot at the scale
-it likes, sees a face there with its eyes where the box has them; then MediaPipe's
-full-range BlazeFace looks at the whole picture once, on a black margin so that a face cut by
-the picture's edge has room around it, and its new boxes are kept on the same condition.
+it a face too (a logo it does not); a borderline box (from BLAZEFACE_CANDIDATE_SCORE) only
+when MTCNN, shown that spot at the scale it likes, sees a face there with its eyes where the
+box has them; then MediaPipe's full-range BlazeFace looks at the whole picture once, on a
+black margin so that a face cut by the picture's edge has room around it, and its new boxes
+are kept on the same condition.
 Surest first, a box that is a face already kept seen again (a forehead, a chin with a hand, an
 ear: see `suppression`) is dropped before anyone is asked about it; a face with less than half
-its box inside the picture is not reported (there is too little of it to read).
+its box inside the picture is not reported (there is too little of it to read). Every face found
+in a photo is then asked which way up it is (BlazeFace and MTCNN both half-recognize a face
+lying on its side or upside down as it is, with its landmarks astray: `which_way_up`).
 """
 
 import numpy as np
@@ -49,9 +50,8 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     the picture as one view, no tiles (a region that fits one face). thorough: also the
     full-range look (photos; a video finds a face it misses in the next frame). turned (photos;
     off for video frames): when nothing is found upright, search the picture turned by 90, 270
-    and 180 degrees (a phone picture stored sideways without EXIF orientation), and a face
-    BlazeFace is not sure of is asked which way up it is (`which_way_up`); such faces carry
-    their `angle`.
+    and 180 degrees (a phone picture stored sideways without EXIF orientation), and every
+    face is asked which way up it is (`which_way_up`); such faces carry their `angle`.
     """
     import cv2
 
@@ -64,17 +64,21 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     if scale < 1:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     trusted = [moved(box, scale) for box in trusted]
-    boxes = _search(image, detector, min_score, trusted, whole_view_only, thorough, turned)
+    min_side = max(12, int(round(min_size * scale)))  # Haar's smallest face, searched size
+    boxes = _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
+                    min_side=min_side)
     if turned and not boxes:  # the turn whose surest face is surest: a face on its side is
         found = [[unturned(box, turns, image.shape) for box in  # half-seen in the other turns
                   _search(np.ascontiguousarray(np.rot90(image, turns)), detector, min_score, (),
-                          whole_view_only, False, False, True)] for turns in QUARTER_TURNS]
-        boxes = max(found, key=lambda faces: max((box.score for box in faces), default=0))
+                          whole_view_only, False, False, True, min_side)]
+                 for turns in QUARTER_TURNS]
+        boxes = max(found, key=lambda faces: (max((box.score for box in faces), default=0),
+                                              len(faces)))
     if scale < 1:
         boxes = [moved(box, 1 / scale) for box in boxes]
-    boxes = [box for box in suppress_duplicates(boxes) if min(box.w, box.h) >= min_size
+    boxes = [box for box in boxes if min(box.w, box.h) >= min_size
              and visible_part(box, image.shape[:2], 1 / scale) >= MIN_VISIBLE]
-    return sorted(boxes, key=lambda b: b.area, reverse=True)
+    return sorted(suppress_duplicates(boxes), key=lambda b: b.area, reverse=True)
 
 
 def visible_part(box, shape, factor=1.0):
@@ -86,7 +90,7 @@ def visible_part(box, shape, factor=1.0):
 
 
 def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
-            quick=False):
+            quick=False, min_side=12):
     if detector == "blazeface" and min_score is None and not mtcnn_runs():
         return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
     if detector == "blazeface" and min_score is None:
@@ -95,12 +99,13 @@ def _search(image, detector, min_score, trusted, whole_view_only, thorough, turn
         return load_blazeface()(image, min_score, 1 if whole_view_only else None)
     if detector == "mtcnn":
         return mtcnn_faces(image, *(() if min_score is None else (min_score,)))
-    return haar_faces(image)
+    return haar_faces(image, min_side)
 
 
 def _blazeface_search(image, trusted, thorough, turned, quick=False):
-    """The default search: sure boxes, then borderline ones MTCNN confirms, surest first,
-    each skipped when it is a face already kept; then the full-range look. turned: each face
+    """The default search, surest first, each box skipped when it is a face already kept: sure
+    boxes, fairly sure ones ONet agrees with, borderline ones MTCNN confirms; then the
+    full-range look, its new boxes confirmed likewise. turned: each face
     is also asked which way up it is (BlazeFace and MTCNN both half-see a face upside down or on
     its side as upright). quick: fairly sure boxes only (a turned
     view of a picture with no face upright: a phone picture stored sideways shows its face
@@ -127,8 +132,8 @@ def _blazeface_search(image, trusted, thorough, turned, quick=False):
 def which_way_up(image, box, grow=2.0, min_score=0.8, margin=0.15):
     """`box` as BlazeFace sees it best: shown the face turned by each quarter turn (a square of
     `grow` times its side, at the detector's input size), a turned view wins when BlazeFace is
-    sure of it (`min_score`) and surer by `margin` than of the view as it is, or when the box's
-    own eyes lie more than 45 degrees off the horizontal. A face lying on its
+    sure of it (`min_score`) and surer by `margin` than of the view as it is; when the box's own
+    eyes lie more than 45 degrees off the horizontal, the turn they point to. A face lying on its
     side or upside down, which BlazeFace half-recognizes as it is with its landmarks astray,
     comes back with its `angle` and the landmarks of its upright view, in the picture's pixels;
     an upright face (BlazeFace half-sees one turned too) stays as it was found."""
@@ -148,11 +153,11 @@ def which_way_up(image, box, grow=2.0, min_score=0.8, margin=0.15):
     as_is = best[0].score if best[0] is not None else 0.0
     turned = max((found for found in best[1:] if found is not None), key=lambda f: f.score,
                  default=None)
-    if turned is None:
+    if abs(roll(box)) > 45:  # its eyes say it lies on its side: the turn that stands it up
+        return best[int(round(roll(box) / 90)) % 4] or box
+    if turned is None or turned.score < max(min_score, as_is + margin):
         return box
-    if turned.score >= max(min_score, as_is + margin) or abs(roll(box)) > 45:
-        return turned  # surer turned, or its eyes already say the face lies on its side
-    return box
+    return turned
 
 
 def roll(box):

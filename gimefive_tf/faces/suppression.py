@@ -20,7 +20,7 @@ def is_duplicate(box, kept, min_iou=DUPLICATE_IOU, min_cover=DUPLICATE_COVER):
     at least `min_cover` of the smaller box's area shared with it (a smaller box mostly inside
     or across a bigger one, or a bigger box around a smaller face)."""
     return any(iou(box, other) > min_iou or
-               intersection(box, other) >= min_cover * min(box.area, other.area)
+               intersection(box, other) > min_cover * min(box.area, other.area)
                for other in kept)
 
 
