@@ -10,9 +10,10 @@ black margin so that a face cut by the picture's edge has room around it, and it
 are kept on the same condition.
 Surest first, a box that is a face already kept seen again (a forehead, a chin with a hand, an
 ear: see `suppression`) is dropped before anyone is asked about it; a face with less than half
-its box inside the picture is not reported (there is too little of it to read). Every face found
-in a photo is then asked which way up it is (BlazeFace and MTCNN both half-recognize a face
-lying on its side or upside down as it is, with its landmarks astray: `which_way_up`).
+its box inside the picture is not reported (there is too little of it to read). Every face
+found in a photo that BlazeFace is not sure of is then asked which way up it is (BlazeFace and
+MTCNN both half-recognize a face lying on its side or upside down as it is, with its landmarks
+astray: `which_way_up`).
 """
 
 import numpy as np
@@ -50,8 +51,9 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     the picture as one view, no tiles (a region that fits one face). thorough: also the
     full-range look (photos; a video finds a face it misses in the next frame). turned (photos;
     off for video frames): when nothing is found upright, search the picture turned by 90, 270
-    and 180 degrees (a phone picture stored sideways without EXIF orientation), and every
-    face is asked which way up it is (`which_way_up`); such faces carry their `angle`.
+    and 180 degrees (a phone picture stored sideways without EXIF orientation), and a face
+    BlazeFace is not sure of is asked which way up it is (`which_way_up`); such faces carry
+    their `angle`.
     """
     import cv2
 
@@ -105,11 +107,11 @@ def _search(image, detector, min_score, trusted, whole_view_only, thorough, turn
 def _blazeface_search(image, trusted, thorough, turned, quick=False):
     """The default search, surest first, each box skipped when it is a face already kept: sure
     boxes, fairly sure ones ONet agrees with, borderline ones MTCNN confirms; then the
-    full-range look, its new boxes confirmed likewise. turned: each face
-    is also asked which way up it is (BlazeFace and MTCNN both half-see a face upside down or on
-    its side as upright). quick: fairly sure boxes only (a turned
-    view of a picture with no face upright: a phone picture stored sideways shows its face
-    clearly, and a face-free picture should not pay three full searches)."""
+    full-range look, its new boxes confirmed likewise. turned: each face BlazeFace is not sure
+    of, or whose eyes lie on their side, is also asked which way up it is (BlazeFace and MTCNN
+    both half-see a face upside down or on its side as upright). quick: fairly sure boxes only
+    (a turned view of a picture with no face upright: a phone picture stored sideways shows its
+    face clearly, and a face-free picture should not pay three full searches)."""
     faces = []
     lowest = BLAZEFACE_MIN_SCORE if quick else BLAZEFACE_CANDIDATE_SCORE
     for box in load_blazeface()(image, lowest):  # surest first
@@ -126,7 +128,10 @@ def _blazeface_search(image, trusted, thorough, turned, quick=False):
                                                       margin=FULL_RANGE_MARGIN):
             if not is_duplicate(box, faces) and confirmed(image, box):
                 faces.append(box)
-    return [which_way_up(image, box) for box in faces] if turned else faces
+    if not turned:
+        return faces
+    return [which_way_up(image, box) if box.score < BLAZEFACE_SURE_SCORE or abs(roll(box)) > 45
+            else box for box in faces]  # BlazeFace is never this sure of a face turned over
 
 
 def which_way_up(image, box, grow=2.0, min_score=0.8, margin=0.15):
