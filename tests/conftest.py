@@ -14,21 +14,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def shared_or_skip(path, variable, folder):
+    """A shared folder read in place, or a clean skip saying how to provide it."""
+    if path is None:
+        pytest.skip(f"shared {folder} not found: set {variable} or provide ../shared/{folder}")
+    return path
+
+
 @pytest.fixture(scope="session")
 def datasets_dir():
-    path = shared_datasets()
-    if path is None:
-        pytest.skip("shared datasets not found: set GIMEFIVE_DATA or provide ../shared/datasets")
-    return path
+    return shared_or_skip(shared_datasets(), "GIMEFIVE_DATA", "datasets")
 
 
 @pytest.fixture(scope="session")
 def photos_dir():
     """../shared/photos (or GIMEFIVE_PHOTOS): real photographs and faces.csv, read in place."""
-    path = shared_photos()
-    if path is None:
-        pytest.skip("shared photos not found: set GIMEFIVE_PHOTOS or provide ../shared/photos")
-    return path
+    return shared_or_skip(shared_photos(), "GIMEFIVE_PHOTOS", "photos")
 
 
 @pytest.fixture
