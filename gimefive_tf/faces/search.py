@@ -50,10 +50,10 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     borderline box on one of them needs no second opinion. whole_view_only: blazeface looks at
     the picture as one view, no tiles (a region that fits one face). thorough: also the
     full-range look (photos; a video finds a face it misses in the next frame). turned (photos;
-    off for video frames): when nothing is found upright, search the picture turned by 90, 270
-    and 180 degrees (a phone picture stored sideways without EXIF orientation), and a face
-    BlazeFace is not sure of is asked which way up it is (`which_way_up`); such faces carry
-    their `angle`.
+    off for video frames): when nothing is found upright, search the picture turned by each
+    quarter turn and keep the turn whose face is surest (a phone picture stored sideways
+    without EXIF orientation), and a face BlazeFace is not sure of is asked which way up it is
+    (`which_way_up`); such faces carry their `angle`.
     """
     import cv2
 
