@@ -15,12 +15,12 @@ from gimefive_tf.cli import run_cli
 from gimefive_tf.data.__main__ import main as data_main
 from gimefive_tf.evaluate import main as evaluate_main
 from gimefive_tf.explain.__main__ import main as explain_main
-from gimefive_tf.export import main as export_main
+from gimefive_tf.export.__main__ import main as export_main
 from gimefive_tf.predict import main as predict_main
 from gimefive_tf.scores import main as scores_main
 from gimefive_tf.train import main as train_main
 from gimefive_tf.tune import main as tune_main
-from gimefive_tf.video import main as video_main
+from gimefive_tf.video.__main__ import main as video_main
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,8 @@ from gimefive_tf.cli import run_cli
 from gimefive_tf.data.pipeline import decode_image
 from gimefive_tf.explain import heatmaps
 from gimefive_tf.explain.methods import DEFAULT_METHOD
-from gimefive_tf.export import TFLiteModel, main as export_main
+from gimefive_tf.export import TFLiteModel
+from gimefive_tf.export.__main__ import main as export_main
 from gimefive_tf.loading import PRETRAINED_MODEL, load_model
 from gimefive_tf.models import create_model
 

@@ -35,6 +35,12 @@ def portrait(photos_dir):
     return read_image(photos_dir / PORTRAIT)
 
 
+@pytest.fixture(scope="module")
+def pipeline():
+    """The default face pipeline on the shipped model, loaded once for the tests below."""
+    return FacePipeline()
+
+
 def test_every_portrait_gives_exactly_one_face(photos, found):
     portraits = [name for name, (faces, most) in photos.items() if faces == most == 1]
     assert len(portraits) >= 50
@@ -57,8 +63,8 @@ def test_a_smaller_box_inside_or_across_a_surer_one_is_the_same_face():
     assert suppress_duplicates([forehead, face]) == [face]  # the surer box stays, either order
 
 
-def test_a_picture_stored_turned_is_searched_turned_and_reported_in_its_own_pixels(portrait):
-    pipeline = FacePipeline()
+def test_a_picture_stored_turned_is_found_in_its_own_pixels_and_classified_upright(
+        portrait, pipeline):
     [upright] = pipeline(portrait)
     for turns, angle in ((1, 90), (2, 180), (3, -90)):  # counter-clockwise, as stored
         stored = np.ascontiguousarray(np.rot90(portrait, turns))
@@ -149,7 +155,7 @@ def test_batch_gives_one_row(portrait_folder, library_record, tmp_path, capsys):
 
 
 def test_video_follows_one_face(portrait, tmp_path, capsys):
-    from gimefive_tf.video import main as video_main
+    from gimefive_tf.video.__main__ import main as video_main
 
     frame = cv2.resize(portrait, (640, 480), interpolation=cv2.INTER_AREA)
     path = tmp_path / "portrait.avi"
@@ -182,11 +188,11 @@ def test_the_server_analyzes_one_face(portrait_folder, library_record):
     assert face["box"] == library_record["box"] and face["emotion"] == library_record["emotion"]
 
 
-def test_the_turned_search_can_be_switched_off(portrait, tmp_path, capsys):
+def test_the_turned_search_can_be_switched_off(portrait, pipeline, tmp_path, capsys):
     from gimefive_tf.predict import main as predict_main
 
     stored = np.ascontiguousarray(np.rot90(portrait))
-    assert [face.angle for face in FacePipeline()(stored)] == [90]
+    assert [face.angle for face in pipeline(stored)] == [90]
     assert all(face.angle is None for face in FacePipeline(turned=False)(stored))  # as stored
     path = tmp_path / "sideways.png"
     small = cv2.resize(stored, None, fx=0.5, fy=0.5)

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from gimefive_tf.cli import run_cli
-from gimefive_tf.video import CSV_HEADER, main as video_main
+from gimefive_tf.video import CSV_HEADER
+from gimefive_tf.video.__main__ import main as video_main
 from test_frames import detectable_faces, write_video
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces.boxes import Box, iou, moved
+from gimefive_tf.faces.framing import crop_square
 from gimefive_tf.faces.suppression import blend
 from gimefive_tf.quiet import native_stderr_silenced
 
@@ -260,8 +261,6 @@ def second_opinion(image, box, grow=2.0, face_side=72):
     face must be the box's own: overlapping it, and with its eyes where the box puts them (a
     box over a forehead or a chin overlaps the face below or above it, but its eyes are
     elsewhere)."""
-    from gimefive_tf.faces.framing import crop_square
-
     side = grow * box.side
     cx, cy = box.center
     view = int(round(face_side * grow))

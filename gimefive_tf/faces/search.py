@@ -22,6 +22,7 @@ from gimefive_tf.faces.boxes import Box, iou, moved
 from gimefive_tf.faces.detectors import (DEFAULT_DETECTOR, BlazeFaceFullRange, check_detector,
                                          confirmed, haar_faces, load_blazeface, mtcnn_faces,
                                          mtcnn_runs, onet_agrees)
+from gimefive_tf.faces.framing import crop_square
 from gimefive_tf.faces.suppression import is_duplicate, suppress_duplicates
 
 SEARCH_SIDE = 1024  # photos are searched at most this large: the pyramid's views are relative
@@ -34,7 +35,7 @@ FULL_RANGE_MARGIN = 0.125  # its look has this much black around the picture: fa
 #                            edge are seen with room around them
 MIN_VISIBLE = 0.5  # a face with less of its box inside the picture cannot be read
 LOCAL_MIN_SCORE = 0.25  # a look near where a face was a frame ago
-QUARTER_TURNS = (1, 3, 2)
+QUARTER_TURNS = (1, 2, 3)
 
 
 def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_SIDE,
@@ -72,7 +73,8 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     if turned and not boxes:  # the turn whose surest face is surest: a face on its side is
         found = [[unturned(box, turns, image.shape) for box in  # half-seen in the other turns
                   _search(np.ascontiguousarray(np.rot90(image, turns)), detector, min_score, (),
-                          whole_view_only, False, False, True, min_side)]
+                          whole_view_only, thorough=False, turned=False, quick=True,
+                          min_side=min_side)]
                  for turns in QUARTER_TURNS]
         boxes = max(found, key=lambda faces: (max((box.score for box in faces), default=0),
                                               len(faces)))
@@ -142,8 +144,6 @@ def which_way_up(image, box, grow=2.0, min_score=0.8, margin=0.15):
     side or upside down, which BlazeFace half-recognizes as it is with its landmarks astray,
     comes back with its `angle` and the landmarks of its upright view, in the picture's pixels;
     an upright face (BlazeFace half-sees one turned too) stays as it was found."""
-    from gimefive_tf.faces.framing import crop_square
-
     detector = load_blazeface()
     side = grow * box.side
     x0, y0 = box.center[0] - side / 2, box.center[1] - side / 2
