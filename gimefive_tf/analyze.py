@@ -164,12 +164,14 @@ class FacePipeline:
     full size. turned: a picture with no face upright is searched again turned by quarter turns
     (a phone picture stored sideways); its faces are reported in the picture's own pixels and
     classified upright. Off for video frames.
-    classifier: crops -> (probabilities, heatmaps or None, targets or None) in place of the
-    in-process model (the server's batched signatures); `model` then only names the model
-    whose framing calibration applies, and `size` is the crops' side. False: no classifier,
-    only `faces` (batch, where Beam's RunInference classifies the crops).
+    classifier: (crops, mirror) -> (probabilities, heatmaps or None, targets or None) in place
+    of the in-process model (the server's batched signatures, which decide and explain as
+    `gimefive_tf.decision` does); `model` then only names the model whose framing calibration
+    applies, and `size` is the crops' side. False: no classifier, only `faces` (batch, where
+    Beam's RunInference classifies the crops).
     mirror: decide on each crop and its mirror image together (their mean probabilities; a
-    Grad-CAM map explains that decision on the crop as given), in the same forward pass. A face
+    Grad-CAM map explains that decision on the crop as given), in the same forward pass
+    (`gimefive_tf.decision`, the one home of that step on every runtime). A face
     cut from a photo is never framed quite like the training faces, and the mirror view averages
     out the asymmetric part: +1 point over all pictures on the faces-in-scenes benchmark.
     None: on for faces cut from pictures, off for --crop none (already-aligned crops, where the
@@ -199,13 +201,14 @@ class FacePipeline:
         if classifier is None and explain:
             from gimefive_tf.explain import make_explainer
 
-            self._explainer = make_explainer(self.model, explain, layer, batch_size)
-            # pixel-perturbation methods explain one view: they decide on the crop alone
+            from gimefive_tf.explain.base import CamExplainer
+            from gimefive_tf.explain.methods import METHODS
+
+            # pixel methods explain one view: they decide on the crop alone
+            self.mirror = self.mirror and issubclass(METHODS.get(explain, object), CamExplainer)
+            self._explainer = make_explainer(self.model, explain, layer, batch_size, self.mirror)
             if hasattr(self._explainer, "realtime"):  # faces one picture or frame at a time
                 self._explainer.realtime = True
-            self.mirror = self.mirror and hasattr(self._explainer, "mirror")
-            if self.mirror:
-                self._explainer.mirror = True
         elif classifier is None:
             from gimefive_tf.inference import Predictor
 
@@ -246,15 +249,8 @@ class FacePipeline:
             raise GiMeFiveError("this FacePipeline finds faces only (classifier=False)")
         if not len(crops):
             return np.zeros((0, len(EMOTIONS)), np.float32), None, None
-        if self._classifier is not None and self.mirror:
-            count = len(crops)
-            probabilities, heatmaps, targets = self._classifier(
-                np.concatenate([crops, crops[:, :, ::-1]]))
-            probabilities = (probabilities[:count] + probabilities[count:]) / 2
-            return (probabilities, None if heatmaps is None else heatmaps[:count],
-                    None if targets is None else targets[:count])
         if self._classifier is not None:
-            return self._classifier(crops)
+            return self._classifier(crops, self.mirror)
         if self._explainer is not None:
             heatmaps, targets, probabilities = self._explainer.explain(crops, self.target)
             return probabilities, heatmaps, targets

@@ -188,14 +188,22 @@ def load_classifier(model, crop, batch_size):
         return FacePipeline(model, crop=crop, batch_size=batch_size)
     from gimefive_tf.serve.servable import Servable
 
+    from gimefive_tf.export import crop_signature
+
     servable = Servable.from_savedmodel(pathlib.Path(model).expanduser())
-    predict = servable.versions[servable.latest].get("predict_pixels")
-    if predict is None:
+    signatures = servable.versions[servable.latest]
+    if crop_signature(False, False) not in signatures:
         raise GiMeFiveError(f"{model} has no predict_pixels signature; pass a savedmodel/<name>/ "
                             "folder written by python -m gimefive_tf.export")
+    # an export from before the mirrored signatures decides on the crop alone
+    mirrored = crop_signature(True, False) in signatures
+
+    def classify(crops, mirror):
+        predict = signatures[crop_signature(mirror, False)]
+        return predict({"pixels": crops})["probabilities"], None, None
+
     return FacePipeline(crop=crop, batch_size=batch_size, size=servable.image_size,
-                        classifier=lambda crops: (predict({"pixels": crops})["probabilities"],
-                                                  None, None))
+                        classifier=classify, mirror=None if mirrored else False)
 
 
 class Classifier:

@@ -18,21 +18,17 @@ class Predictor:
 
     def __init__(self, model, batch_size=DEFAULT_BATCH, jit_compile=True, mirror=False):
         """mirror: average each image's probabilities with its mirror image's, computed in the
-        same forward pass (test-time flip averaging)."""
+        same forward pass (the face pipeline's decision, `gimefive_tf.decision`)."""
         import keras
+
+        from gimefive_tf.decision import decide
 
         self.model = model
         self.batch_size = int(batch_size)
         self.input_shape = tuple(model.input_shape[1:])
-        ops = keras.ops
 
         def forward(x):
-            if not mirror:
-                return ops.softmax(model(x, training=False), axis=-1)
-            both = ops.softmax(model(ops.concatenate([x, ops.flip(x, axis=2)]), training=False),
-                               axis=-1)
-            count = ops.shape(x)[0]
-            return (both[:count] + both[count:]) / 2
+            return decide(model, x, mirror)
 
         if keras.backend.backend() == "tensorflow":
             import tensorflow as tf

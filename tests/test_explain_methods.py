@@ -115,11 +115,11 @@ def test_models_whose_outputs_are_a_list_work_too(images):
 @pytest.mark.parametrize("mirror", [False, True])
 def test_the_face_pipelines_traced_maps_equal_tf_keras_vis(method, mirror):
     """Per frame the face pipeline computes Grad-CAM and LayerCAM in one traced graph
-    (combine_cam) instead of tf-keras-vis's eager call; the maps, targets and decisions agree."""
+    (decision.cam) instead of tf-keras-vis's eager call; the maps, targets and decisions agree."""
     model = create_model("gimefive", base_filters=8)
     faces = np.random.default_rng(2).uniform(0, 255, (6, 64, 64, 3)).astype("float32")
-    reference, traced = make_explainer(model, method), make_explainer(model, method)
-    reference.mirror = traced.mirror = mirror
+    reference = make_explainer(model, method, mirror=mirror)
+    traced = make_explainer(model, method, mirror=mirror)
     traced.realtime = True
     expected_maps, expected_targets, expected_probabilities = reference.explain(faces)
     maps, targets, probabilities = traced.explain(faces)

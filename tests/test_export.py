@@ -8,9 +8,10 @@ import tensorflow as tf
 from fixtures import make_folders_dataset, write_image
 from gimefive_tf.cli import run_cli
 from gimefive_tf.data.pipeline import decode_image
-from gimefive_tf.explain import heatmaps
+from gimefive_tf.explain import heatmaps, make_explainer
 from gimefive_tf.explain.methods import DEFAULT_METHOD
-from gimefive_tf.export import TFLiteModel
+from gimefive_tf.export import SIGNATURES, TFLiteModel
+from gimefive_tf.inference import Predictor
 from gimefive_tf.export.__main__ import main as export_main
 from gimefive_tf.loading import PRETRAINED_MODEL, load_model
 from gimefive_tf.models import create_model
@@ -45,7 +46,7 @@ def test_savedmodel_serves_encoded_images_of_any_size_and_channels(exported, tmp
         write_image(tmp_path / name, shape, seed=len(files))
         files.append((tmp_path / name).read_bytes())
     loaded = tf.saved_model.load(str(root / "out" / "savedmodel" / "gimefive" / "1"))
-    assert set(loaded.signatures) >= {"serving_default", "predict_pixels", "explain"}
+    assert set(loaded.signatures) >= set(SIGNATURES)
     served = loaded.signatures["serving_default"](images=tf.constant(files))
     pixels = np.stack([decode_image(tf.constant(data)).numpy() for data in files])
     expected = keras_probabilities(model, pixels)
@@ -82,11 +83,13 @@ def test_tflite_variants_match_the_keras_model(exported):
     fp16 = np.stack([TFLiteModel(folder / "gimefive_fp16.tflite")(image)["probabilities"]
                      for image in pixels])
     assert np.abs(fp16 - expected).max() < 1e-2
+    # the cam model decides and explains as the face pipeline does: mirror-averaged
     cam = TFLiteModel(folder / "gimefive_cam.tflite")
     outputs = [cam(image) for image in pixels]
-    assert np.abs(np.stack([o["probabilities"] for o in outputs]) - expected).max() < 1e-4
+    mirrored = Predictor(model, mirror=True)(pixels)
+    assert np.abs(np.stack([o["probabilities"] for o in outputs]) - mirrored).max() < 1e-4
     lite_maps = np.stack([o["heatmap"] for o in outputs])
-    keras_maps = heatmaps(model, pixels, DEFAULT_METHOD)
+    keras_maps = heatmaps(model, pixels, DEFAULT_METHOD, mirror=True)
     for a, b in zip(lite_maps, keras_maps):
         assert np.corrcoef(a.ravel(), b.ravel())[0, 1] >= 0.99
     assert (folder / "labels.txt").read_text().split() == [
@@ -112,7 +115,7 @@ def test_int8_agrees_with_the_shipped_model_on_real_faces(datasets_dir, tmp_path
     assert (got.argmax(1) == expected.argmax(1)).mean() >= 0.97
     assert (tmp_path / "e" / "tflite" / "gimefive_int8.tflite").stat().st_size < 11.5 * 2 ** 20
     cam = TFLiteModel(tmp_path / "e" / "tflite" / "gimefive_cam.tflite")
-    keras_maps = heatmaps(model, faces[:32], DEFAULT_METHOD)
+    keras_maps = heatmaps(model, faces[:32], DEFAULT_METHOD, mirror=True)
     correlations = [np.corrcoef(cam(f)["heatmap"].ravel(), k.ravel())[0, 1]
                     for f, k in zip(faces[:32], keras_maps)]
     assert np.nanmean(correlations) >= 0.9
@@ -159,15 +162,21 @@ def test_a_version_cut_short_is_replaced_without_overwrite(exported, tmp_path):
     assert not list(cut_short.parent.glob(".*partial"))  # written aside, renamed into place
 
 
-@pytest.mark.parametrize("method, layer", [("layercam", "stage4_conv"), ("gradcam", "stage5_conv"),
-                                           ("gradcam", "stage4_conv")])
-def test_the_phone_backward_pass_equals_autodiff(exported, method, layer):
+@pytest.mark.parametrize("method, layer, mirror", [
+    ("layercam", "stage4_conv", False), ("layercam", "stage4_conv", True),
+    ("gradcam", "stage5_conv", False), ("gradcam", "stage4_conv", True)])
+def test_the_phone_backward_pass_equals_autodiff(exported, method, layer, mirror):
     """tflite-cam's backward pass in forward ops (ReLU masks, max pooling routed to each
-    window's first maximum, transposed convolutions) gives autodiff's maps exactly."""
+    window's first maximum, transposed convolutions) gives autodiff's maps exactly, and both
+    equal the explainers' maps of the same decision."""
     from gimefive_tf.export import analytic_cam, cam_in_graph
 
     _, model = exported
     pixels = tf.constant(np.random.default_rng(4).integers(0, 256, (3, 64, 64, 3)), tf.float32)
-    _, phone = analytic_cam(model, pixels, method, layer)
-    np.testing.assert_allclose(phone.numpy(), cam_in_graph(model, pixels, method, layer).numpy(),
-                               atol=1e-5)
+    phone_probabilities, phone = analytic_cam(model, pixels, method, layer, mirror)
+    probabilities, graph = cam_in_graph(model, pixels, method, layer, mirror)
+    np.testing.assert_allclose(phone.numpy(), graph.numpy(), atol=1e-5)
+    np.testing.assert_allclose(phone_probabilities.numpy(), probabilities.numpy(), atol=1e-6)
+    maps, _, library = make_explainer(model, method, layer, mirror=mirror).explain(pixels.numpy())
+    np.testing.assert_allclose(graph.numpy(), maps, atol=1e-4)
+    np.testing.assert_allclose(probabilities.numpy(), library, atol=1e-5)

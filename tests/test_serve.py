@@ -54,13 +54,13 @@ def faces(astronaut):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """The shipped model exported as a TF Serving SavedModel (version 1)."""
-    from gimefive_tf.explain.base import default_layer
+    """The shipped model exported as a TF Serving SavedModel (version 1), explaining with the
+    library's default explanation (LayerCAM on its default layer) as the export command does."""
     from gimefive_tf.export import export_savedmodel
 
     model = load_model()
     root = tmp_path_factory.mktemp("serve") / "savedmodel" / "gimefive"
-    export_savedmodel(model, root / "1", default_layer(model), 64)
+    export_savedmodel(model, root / "1", None, 64)
     return root, model
 
 
@@ -91,7 +91,8 @@ def test_status_and_metadata_have_tf_servings_shapes(client):
     metadata = client.get("/v1/models/gimefive/metadata").json()
     assert metadata["model_spec"] == {"name": "gimefive", "signature_name": "", "version": "1"}
     signatures = metadata["metadata"]["signature_def"]["signature_def"]
-    assert set(signatures) == {"serving_default", "predict_pixels", "explain"}
+    assert set(signatures) == {"serving_default", "predict_pixels", "explain", "predict_mirrored",
+                               "explain_mirrored"}
     default = signatures["serving_default"]
     assert default["method_name"] == "tensorflow/serving/predict"
     assert default["inputs"]["images"]["dtype"] == "DT_STRING"
@@ -434,3 +435,66 @@ def test_a_taken_port_is_one_clear_line():
                                  str(port)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+# ------------------------------------------------------- one decision and its explanation
+
+@pytest.fixture(scope="module")
+def mirror_changes_the_answer(datasets_dir, tmp_path_factory):
+    """A picture (PNG) of a held-out RAF-DB face pasted into a scene, whose crop the face
+    pipeline calls one emotion alone and another with its mirror image; with the library's
+    record for it (the decision and the LayerCAM map of that decision). The faces whose two
+    views disagree most are tried first."""
+    from gimefive_tf.analyze import FacePipeline
+    from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+    from gimefive_tf.inference import Predictor
+    from gimefive_tf.scenes import random_scene
+
+    _, validation = stratified_split(read_dataset(datasets_dir / "RAF-DB"), 0.1, seed=0)
+    faces, _ = load_arrays(validation, 64)
+    model = load_model()
+    alone, both = Predictor(model), Predictor(model, mirror=True)
+    rng = np.random.default_rng(0)
+    pictures = [random_scene(faces[i], rng).picture
+                for i in np.argsort(-np.abs(alone(faces) - both(faces)).max(1))[:60]]
+    library = FacePipeline(model, explain="layercam")
+    found = [library.faces(picture) for picture in pictures]
+    single = [i for i, faces_found in enumerate(found) if len(faces_found) == 1]
+    crops = np.stack([found[i][0][1] for i in single])
+    flips = [i for i, a, b in zip(single, alone(crops).argmax(1), both(crops).argmax(1)) if a != b]
+    assert flips, "no held-out face whose mirror image changes the pipeline's answer"
+    path = tmp_path_factory.mktemp("mirror") / "face.png"
+    cv2.imwrite(str(path), cv2.cvtColor(pictures[flips[0]], cv2.COLOR_RGB2BGR))
+    [result] = library(pictures[flips[0]])
+    return path, result
+
+
+@pytest.mark.data
+def test_the_server_and_batch_explain_the_emotion_they_report(mirror_changes_the_answer, client,
+                                                               exported, tmp_path):
+    """On a face whose mirror image changes the answer, the server's /v1/analyze and `batch`
+    (both on the SavedModel) report the library's mirror-averaged emotion, and the server's
+    map explains that emotion and equals the library's."""
+    from gimefive_tf.batch import main as batch_main
+    from gimefive_tf.serve.app import overlay_png
+    from test_batch import read_shards
+
+    path, library = mirror_changes_the_answer
+    [served] = client.post("/v1/analyze?explain=1",
+                           files={"image": ("face.png", path.read_bytes())}).json()["faces"]
+    assert served["emotion"] == served["explained"] == library.emotion == library.target
+    assert served["box"] == library.to_dict()["box"]
+    for emotion in EMOTIONS:
+        assert abs(served["scores"][emotion] - library.scores[emotion]) <= 1e-4
+
+    def pixels(png):
+        return cv2.imdecode(np.frombuffer(base64.b64decode(png), np.uint8), cv2.IMREAD_COLOR)
+
+    difference = np.abs(pixels(served["overlay_png"]).astype(int)
+                        - pixels(overlay_png(library.crop, library.heatmap)))
+    assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 8
+
+    assert batch_main([str(path), "--out", str(tmp_path / "rows"), "--model", str(exported[0])]) == 0
+    [row] = read_shards(tmp_path / "rows", "rows").to_dict("records")
+    assert row["emotion"] == library.emotion
+    assert max(abs(float(row[e]) - library.scores[e]) for e in EMOTIONS) <= 1e-4

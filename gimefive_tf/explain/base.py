@@ -9,6 +9,7 @@ computes its maps with tf-keras-vis (explain/methods.py), CAM through `channel_w
 
 import numpy as np
 
+from gimefive_tf.decision import explained_decision, finish_maps
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS, label_id
 
@@ -80,33 +81,6 @@ def _one_target(target):
     return index
 
 
-def normalize_maps(maps):
-    """Per-image min-max scaling to [0, 1]; a constant map becomes all zeros."""
-    maps = np.nan_to_num(np.asarray(maps, np.float32))
-    low = maps.min(axis=(1, 2), keepdims=True)
-    span = maps.max(axis=(1, 2), keepdims=True) - low
-    return np.where(span > 0, (maps - low) / np.where(span > 0, span, 1), 0).astype(np.float32)
-
-
-IN_GRAPH_METHODS = ("gradcam", "layercam")  # computed in a traced graph (combine_cam)
-
-
-def combine_cam(method, features, gradients):
-    """Grad-CAM (channels weighted by their mean gradient) or LayerCAM (every position by its
-    own positive gradient) as TensorFlow ops, before the final ReLU: the formulas tf-keras-vis
-    uses, for where it cannot serve: inside a SavedModel or TFLite graph, and per video frame
-    (tf-keras-vis runs eagerly and rebuilds its model each call: 3.8x slower at one face)."""
-    import tensorflow as tf
-
-    if method == "gradcam":
-        return tf.reduce_sum(tf.reduce_mean(gradients, axis=(1, 2), keepdims=True) * features,
-                             axis=-1)
-    if method == "layercam":
-        return tf.reduce_sum(tf.nn.relu(gradients) * features, axis=-1)
-    raise GiMeFiveError(f"{method} is computed by tf-keras-vis only; in a graph: "
-                        f"{', '.join(IN_GRAPH_METHODS)}")
-
-
 class Explainer:
     """Base class: subclasses implement `raw_maps(images, targets)` -> (N, h, w) float maps."""
 
@@ -128,8 +102,6 @@ class Explainer:
 
         CAM methods take the probabilities and the heatmap from one forward pass per batch.
         """
-        import tensorflow as tf
-
         images = np.asarray(images, np.float32)
         single = images.ndim == 3
         if single:
@@ -140,15 +112,12 @@ class Explainer:
         maps, targets, probabilities = [], [], []
         for start in range(0, len(images), self.batch_size):
             batch = images[start:start + self.batch_size]
-            raw, batch_targets, logits = self.explain_batch(
+            raw, batch_targets, batch_probabilities = self.explain_batch(
                 batch, target[start:start + self.batch_size]
                 if isinstance(target, (list, tuple, np.ndarray)) else target)
-            raw = np.asarray(raw, np.float32)
-            if raw.shape[1:] != self.size:
-                raw = tf.image.resize(raw[..., None], self.size, method="bilinear").numpy()[..., 0]
-            maps.append(normalize_maps(raw))
-            targets.append(batch_targets)
-            probabilities.append(np.asarray(tf.nn.softmax(logits, axis=-1)))
+            maps.append(finish_maps(raw, self.size).numpy())
+            targets.append(np.asarray(batch_targets, np.int64))
+            probabilities.append(np.asarray(batch_probabilities, np.float32))
         if not maps:
             return (np.zeros((0, *self.size), np.float32), np.zeros(0, np.int64),
                     np.zeros((0, self.model.output_shape[-1]), np.float32))
@@ -159,11 +128,13 @@ class Explainer:
         return maps, targets, probabilities
 
     def explain_batch(self, images, target):
-        """(raw maps, targets, logits) for one batch; methods that need the logits before the
-        maps (perturbation, input gradients) run the model twice."""
-        logits = np.asarray(self.model(images, training=False))
-        targets = resolve_targets(target, logits)
-        return self.raw_maps(images, targets), targets, logits
+        """(raw maps, targets, probabilities) for one batch; methods that need the logits
+        before the maps (perturbation, input gradients) run the model twice."""
+        from gimefive_tf.decision import decide
+
+        probabilities = np.asarray(decide(self.model, images))
+        targets = resolve_targets(target, probabilities)
+        return self.raw_maps(images, targets), targets, probabilities
 
     def raw_maps(self, images, targets):
         raise NotImplementedError
@@ -194,11 +165,12 @@ class CamExplainer(Explainer):
             raise GiMeFiveError(f"layer {self.layer!r} has no spatial feature map "
                                 f"(output shape {feature.shape})")
         self.feature_model = keras.Model(self.model.inputs, [feature, self.model.outputs[0]])
-        self.mirror = False  # True: decide on each face and its mirror image (the face pipeline)
+        self.mirror = False  # True: the face pipeline's mirror-averaged decision (`decision`)
 
     def activations_and_gradients(self, images, targets):
-        """Feature maps, d(target logit)/d(feature map), logits and targets for the whole batch
-        in one graph; a target of -1 means the predicted class."""
+        """Feature maps, d(target logit)/d(feature map), probabilities and targets for the whole
+        batch in one traced graph (`decision.explained_decision`); a target of -1 means the
+        decision's top class."""
         import tensorflow as tf
 
         if not hasattr(self, "_traced"):
@@ -207,31 +179,15 @@ class CamExplainer(Explainer):
                             tf.convert_to_tensor(targets, tf.int64))
 
     def _activations_and_gradients(self, images, targets):
-        import tensorflow as tf
-
-        count = tf.shape(images)[0]
-        if self.mirror:  # each face and its mirror image in the same forward pass
-            images = tf.concat([images, tf.reverse(images, axis=[2])], axis=0)
-        with tf.GradientTape() as tape:
-            activations, logits = self.feature_model(images, training=False)
-            if self.mirror:
-                # the decision is the two views' mean probability, and the map explains it
-                # on the face as given: the log of that mean stands in for the logits
-                probabilities = (tf.nn.softmax(logits[:count]) + tf.nn.softmax(logits[count:])) / 2
-                decision = tf.math.log(probabilities)
-            else:
-                decision = logits
-            targets = tf.where(targets < 0, tf.argmax(decision, axis=-1), targets)
-            score = tf.reduce_sum(tf.gather(logits[:count], targets, axis=1, batch_dims=1))
-        if not self.needs_gradients:
-            return activations[:count], tf.zeros_like(activations[:count]), decision, targets
-        return activations[:count], tape.gradient(score, activations)[:count], decision, targets
+        return explained_decision(self.feature_model, images, targets, self.mirror,
+                                  self.needs_gradients)
 
     def explain_batch(self, images, target):
         targets = target_ids(target, len(images))
-        activations, gradients, logits, targets = self.activations_and_gradients(images, targets)
+        activations, gradients, probabilities, targets = self.activations_and_gradients(
+            images, targets)
         return self._combine(activations, gradients, images, targets.numpy()), \
-            targets.numpy(), logits.numpy()
+            targets.numpy(), probabilities.numpy()
 
     def _combine(self, activations, gradients, images, targets):
         import tensorflow as tf

@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 
+from gimefive_tf.decision import IN_GRAPH_METHODS, cam, probabilities, targets_of, views
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.explain.base import (
-    IN_GRAPH_METHODS, CamExplainer, Explainer, combine_cam, resolve_targets, target_ids)
+from gimefive_tf.explain.base import CamExplainer, Explainer, target_ids
 
 
 class VisCam(CamExplainer):
@@ -44,17 +44,13 @@ class VisCam(CamExplainer):
         if self.realtime and self.name in IN_GRAPH_METHODS:  # the traced graph of CamExplainer
             return super().explain_batch(images, target)
         count = len(images)
-        given = None if target is None else resolve_targets(target, np.zeros((count, 0)))
-        views = np.concatenate([images, images[:, :, ::-1]]) if self.mirror else images
+        given = tf.constant(target_ids(target, count))
         seen = {}
 
-        def score(logits):
-            decision = logits
-            if self.mirror:
-                decision = tf.math.log(
-                    (tf.nn.softmax(logits[:count]) + tf.nn.softmax(logits[count:])) / 2)
-            targets = tf.argmax(decision, axis=-1) if given is None else tf.constant(given)
-            seen.update(decision=decision, targets=targets)
+        def score(logits):  # the decision (`gimefive_tf.decision`) and its target's logit
+            decided = probabilities(logits, count, self.mirror)
+            targets = targets_of(decided, given)
+            seen.update(decided=decided, targets=targets)
             chosen = tf.gather(logits[:count], targets, axis=1, batch_dims=1)
             # the logit's gradient with the value zero: Grad-CAM++ scales by exp(score), which
             # overflows float32 for logits above ~88 (the exponential cancels out otherwise)
@@ -63,17 +59,16 @@ class VisCam(CamExplainer):
 
         with warnings.catch_warnings():  # tf-keras-vis passes inputs as a list; Keras notes it
             warnings.filterwarnings("ignore", message="The structure of `inputs`")
-            maps = self.visualizer(score, views, penultimate_layer=self.layer,
+            maps = self.visualizer(score, np.asarray(views(images, self.mirror)),
+                                   penultimate_layer=self.layer,
                                    seek_penultimate_conv_layer=False, expand_cam=False,
                                    normalize_cam=False, **self.options)
         return (np.asarray(maps)[:count], np.asarray(seen["targets"], np.int64),
-                np.asarray(seen["decision"]))
+                np.asarray(seen["decided"]))
 
     def _combine(self, activations, gradients, images, targets):
         """The realtime path's maps: tf-keras-vis's formula as graph ops (tests hold them equal)."""
-        import tensorflow as tf
-
-        return tf.nn.relu(combine_cam(self.name, activations, gradients)).numpy()
+        return cam(self.name, activations, gradients).numpy()
 
 
 class GradCam(VisCam):
@@ -133,7 +128,7 @@ class ScoreCam(CamExplainer):
     def explain_batch(self, images, target):
         from tf_keras_vis.utils.scores import CategoricalScore
 
-        _, _, decision, targets = self.activations_and_gradients(
+        _, _, decided, targets = self.activations_and_gradients(
             images, target_ids(target, len(images)))
         targets = targets.numpy()
         channels = self.feature_model.outputs[0].shape[-1]
@@ -146,7 +141,7 @@ class ScoreCam(CamExplainer):
                     CategoricalScore([int(chosen)]), image[None], penultimate_layer=self.layer,
                     seek_penultimate_conv_layer=False, max_N=channels,
                     batch_size=self.batch_size, expand_cam=False, normalize_cam=False)[0])
-        return np.stack(maps), targets, decision.numpy()
+        return np.stack(maps), targets, decided.numpy()
 
 
 class FasterScoreCam(ScoreCam):
@@ -211,24 +206,33 @@ METHODS = {cls.name: cls for cls in (GradCam, GradCamPlusPlus, ScoreCam, FasterS
                                      Saliency, SmoothGrad, Cam)}
 
 
-def make_explainer(model, method=DEFAULT_METHOD, layer=None, batch_size=64):
-    """An Explainer for `method` (one of METHODS) bound to a private clone of `model`."""
+def make_explainer(model, method=DEFAULT_METHOD, layer=None, batch_size=64, mirror=False):
+    """An Explainer for `method` (one of METHODS) bound to a private clone of `model`.
+    mirror: explain the face pipeline's mirror-averaged decision (`gimefive_tf.decision`; CAM
+    methods only: the pixel methods explain one view)."""
     if method not in METHODS:
         raise GiMeFiveError(f"method={method!r} is not allowed; choose one of "
                             f"{', '.join(METHODS)}")
-    if layer is not None and not issubclass(METHODS[method], CamExplainer):
+    cam_method = issubclass(METHODS[method], CamExplainer)
+    if layer is not None and not cam_method:
         raise GiMeFiveError(f"{method} works on input pixels; it takes no layer")
-    return METHODS[method](model, layer=layer, batch_size=batch_size)
+    if mirror and not cam_method:
+        raise GiMeFiveError(f"{method} explains one view of a face; it cannot take mirror=True")
+    explainer = METHODS[method](model, layer=layer, batch_size=batch_size)
+    if mirror:
+        explainer.mirror = True
+    return explainer
 
 
-def heatmaps(model, images, method=DEFAULT_METHOD, target=None, layer=None, batch_size=64):
+def heatmaps(model, images, method=DEFAULT_METHOD, target=None, layer=None, batch_size=64,
+             mirror=False):
     """(N, H, W) float heatmaps in [0, 1] at input resolution (a single image gives (H, W)).
 
     target: None (each image's predicted class), one emotion (name or index) for all, or one per
     image. layer: the feature map for CAM methods (default: the method's own stage: stage4_conv
-    for layercam, stage5_conv for gradcam).
+    for layercam, stage5_conv for gradcam). mirror: of the face pipeline's decision.
     """
-    maps, _ = make_explainer(model, method, layer, batch_size)(images, target)
+    maps, _ = make_explainer(model, method, layer, batch_size, mirror)(images, target)
     return maps
 
 

@@ -6,8 +6,14 @@ DIR/savedmodel/<name>/<version>/   TF Serving layout, signatures:
                      -> probabilities [N, 6], label [N] string, label_id [N] int
     predict_pixels   uint8 RGB [N, 64, 64, 3] -> the same outputs
     explain          uint8 RGB [N, 64, 64, 3] -> the same outputs + heatmap [N, 64, 64] (the
-                     default explanation: LayerCAM on stage4_conv)
-DIR/tflite/<name>_{fp32,fp16,int8,cam}.tflite, DIR/tflite/labels.txt
+                     default explanation: LayerCAM on stage4_conv) of the top class
+    predict_mirrored, explain_mirrored
+                     the same for faces cut from pictures: the face pipeline's decision, each
+                     crop with its mirror image (`gimefive_tf.decision`), the heatmap of that
+                     decision on the crop as given; what the server and `batch` run
+DIR/tflite/<name>_{fp32,fp16,int8,cam}.tflite, DIR/tflite/labels.txt (fp32/fp16/int8: one
+                   crop's probabilities; cam: the face pipeline's mirror-averaged decision and
+                   its heatmap, one call per face)
 DIR/report.json    per artifact: size, top-1 agreement and max |probability diff| against the
                    Keras model on real faces, accuracy on --eval-data, single-image latency.
 """
@@ -17,8 +23,9 @@ import time
 
 import numpy as np
 
+from gimefive_tf.decision import (IN_GRAPH_METHODS, cam, decide, explained_decision, finish_maps,
+                                  probabilities, views)
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.explain.base import IN_GRAPH_METHODS, combine_cam
 from gimefive_tf.labels import EMOTIONS
 
 FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam")
@@ -31,13 +38,14 @@ NEEDS_CALIBRATION = ("tflite-int8 needs real faces to calibrate on: pass --calib
 
 # ------------------------------------------------------------------------------ graph parts
 
-def _outputs(model, pixels):
+def _outputs(model, pixels, mirror=False, decided=None):
     import tensorflow as tf
 
-    probabilities = tf.nn.softmax(model(tf.cast(pixels, tf.float32), training=False), axis=-1)
-    label_id = tf.argmax(probabilities, axis=-1, output_type=tf.int32)
+    if decided is None:
+        decided = decide(model, tf.cast(pixels, tf.float32), mirror)
+    label_id = tf.argmax(decided, axis=-1, output_type=tf.int32)
     label = tf.gather(tf.constant(list(EMOTIONS)), label_id)
-    return {"probabilities": probabilities, "label": label, "label_id": label_id}
+    return {"probabilities": decided, "label": label, "label_id": label_id}
 
 
 def explained_layer(model, method, layer=None):
@@ -51,31 +59,21 @@ def explained_layer(model, method, layer=None):
     return layer or default_layer(model, METHODS[method].default_stage)
 
 
-def cam_in_graph(model, pixels, method, layer):
-    """The explanation of the predicted class with a GradientTape, normalized to [0, 1]."""
+def cam_in_graph(model, pixels, method, layer, mirror=False):
+    """(probabilities, heatmap): the decision (`gimefive_tf.decision`) and the explanation of
+    its top class, with a GradientTape, normalized to [0, 1]."""
     import keras
     import tensorflow as tf
 
     feature_model = keras.Model(model.inputs, [model.get_layer(layer).output, model.outputs[0]])
-    with tf.GradientTape() as tape:
-        features, logits = feature_model(tf.cast(pixels, tf.float32), training=False)
-        score = tf.reduce_sum(tf.reduce_max(logits, axis=-1))
-    gradients = tape.gradient(score, features)
-    return _finish_cam(combine_cam(method, features, gradients), pixels.shape[1:3])
+    targets = -tf.ones(tf.shape(pixels)[:1], tf.int64)
+    activations, gradients, decided, _ = explained_decision(
+        feature_model, tf.cast(pixels, tf.float32), targets, mirror)
+    return decided, finish_maps(cam(method, activations, gradients), pixels.shape[1:3])
 
 
-def _finish_cam(cam, size):
-    import tensorflow as tf
-
-    cam = tf.nn.relu(cam)
-    cam = tf.image.resize(cam[..., None], size, method="bilinear")[..., 0]
-    low = tf.reduce_min(cam, axis=(1, 2), keepdims=True)
-    span = tf.reduce_max(cam, axis=(1, 2), keepdims=True) - low
-    return tf.math.divide_no_nan(cam - low, span)
-
-
-def analytic_cam(model, pixels, method, layer):
-    """The explanation without a gradient engine, for TFLite: (probabilities, heatmap).
+def analytic_cam(model, pixels, method, layer, mirror=False):
+    """`cam_in_graph` without a gradient engine, for TFLite: (probabilities, heatmap).
 
     A phone runtime has no gradient ops, so the backward pass from the predicted logit to the
     explained map is written out as forward ops, layer by layer, for what follows the map in
@@ -93,13 +91,14 @@ def analytic_cam(model, pixels, method, layer):
         raise GiMeFiveError("tflite-cam needs a GiMeFive-style head (conv blocks, max pooling, "
                             "global average pooling, dense layers) after the explained layer")
     probe = keras.Model(model.inputs, [model.get_layer(layer).output] + [l.output for l in after])
-    outputs = probe(tf.cast(pixels, tf.float32), training=False)
-    features, logits = outputs[0], outputs[-1]
-    grad = tf.gather(tf.transpose(after[-1].kernel), tf.argmax(logits, axis=-1))
+    count = tf.shape(pixels)[0]
+    outputs = probe(views(tf.cast(pixels, tf.float32), mirror), training=False)
+    decided = probabilities(outputs[-1], count, mirror)
+    outputs = [output[:count] for output in outputs]  # the crops as given are explained
+    grad = tf.gather(tf.transpose(after[-1].kernel), tf.argmax(decided, axis=-1))
     for index in range(len(after) - 2, -1, -1):
         grad = _backward(after[index], outputs[index], outputs[index + 1], grad)
-    return tf.nn.softmax(logits, axis=-1), _finish_cam(combine_cam(method, features, grad),
-                                                      pixels.shape[1:3])
+    return decided, finish_maps(cam(method, outputs[0], grad), pixels.shape[1:3])
 
 
 def _backward_known(layer, last):
@@ -148,28 +147,45 @@ def _backward(layer, inputs, output, grad):
 
 # ---------------------------------------------------------------------------- SavedModel
 
-SIGNATURES = ("serving_default", "predict_pixels", "explain")
+SIGNATURES = ("serving_default", "predict_pixels", "explain", "predict_mirrored",
+              "explain_mirrored")
+CROP_SIGNATURES = {(False, False): "predict_pixels", (False, True): "explain",
+                   (True, False): "predict_mirrored", (True, True): "explain_mirrored"}
+
+
+def crop_signature(mirror, explain):
+    """The signature that classifies (and with `explain`, explains) crops as the face pipeline
+    asks: mirror-averaged or not."""
+    return CROP_SIGNATURES[bool(mirror), bool(explain)]
 
 
 def serving_signatures(model, layer, image_size, method=None):
-    """{name: tf.function with its input signature}: the three signatures of the SavedModel.
-    The export writes them and `gimefive_tf.serve` runs them in process for a `.keras` model,
-    so a server answers the same with or without an export. The explain signature computes
-    `method` (the library's default explanation) on `layer` (its default layer)."""
+    """{name: tf.function with its input signature}: the signatures of the SavedModel. The
+    export writes them and `gimefive_tf.serve` runs them in process for a `.keras` model, so a
+    server answers the same with or without an export. The explain signatures compute `method`
+    (the library's default explanation) on `layer` (its default layer); the mirrored ones decide
+    as the face pipeline does on faces cut from pictures."""
     import tensorflow as tf
 
+    from gimefive_tf.data.pipeline import decode_image
     from gimefive_tf.explain.methods import DEFAULT_METHOD
 
     method = method or DEFAULT_METHOD
     layer = explained_layer(model, method, layer)
-
-    from gimefive_tf.data.pipeline import decode_image
-
     pixels_spec = tf.TensorSpec([None, image_size, image_size, 3], tf.uint8, name="pixels")
 
-    @tf.function(input_signature=[pixels_spec])
-    def predict_pixels(pixels):
-        return _outputs(model, pixels)
+    def predicting(mirror):
+        @tf.function(input_signature=[pixels_spec])
+        def predict(pixels):
+            return _outputs(model, pixels, mirror)
+        return predict
+
+    def explaining(mirror):
+        @tf.function(input_signature=[pixels_spec])
+        def explain(pixels):
+            decided, heatmap = cam_in_graph(model, pixels, method, layer, mirror)
+            return {**_outputs(model, pixels, decided=decided), "heatmap": heatmap}
+        return explain
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
     def serving_default(images):
@@ -178,12 +194,9 @@ def serving_signatures(model, layer, image_size, method=None):
                                                              tf.uint8))
         return _outputs(model, pixels)
 
-    @tf.function(input_signature=[pixels_spec])
-    def explain(pixels):
-        return {**_outputs(model, pixels), "heatmap": cam_in_graph(model, pixels, method, layer)}
-
-    return {"serving_default": serving_default, "predict_pixels": predict_pixels,
-            "explain": explain}
+    return {"serving_default": serving_default, "predict_pixels": predicting(False),
+            "explain": explaining(False), "predict_mirrored": predicting(True),
+            "explain_mirrored": explaining(True)}
 
 
 def export_savedmodel(model, folder, layer, image_size):
@@ -211,10 +224,11 @@ def _lite_function(model, variant, layer, image_size, input_dtype):
         if variant == "cam":
             from gimefive_tf.explain.methods import DEFAULT_METHOD
 
-            probabilities, heatmap = analytic_cam(
-                model, pixels, DEFAULT_METHOD, explained_layer(model, DEFAULT_METHOD, layer))
-            return {"probabilities": probabilities, "heatmap": heatmap}
-        return {"probabilities": tf.nn.softmax(model(pixels, training=False), axis=-1)}
+            decided, heatmap = analytic_cam(model, pixels, DEFAULT_METHOD,
+                                            explained_layer(model, DEFAULT_METHOD, layer),
+                                            mirror=True)
+            return {"probabilities": decided, "heatmap": heatmap}
+        return {"probabilities": decide(model, pixels)}
 
     from tensorflow.python.framework.convert_to_constants import (
         convert_variables_to_constants_v2)
@@ -313,24 +327,30 @@ def _artifact_runner(kind, path):
     return lambda images: np.stack([lite(image)["probabilities"] for image in images])
 
 
-def build_report(model, artifacts, sample, eval_set=None):
-    """Parity, accuracy and latency of every artifact against the Keras model."""
-    import tensorflow as tf
+MIRRORED_ARTIFACTS = ("tflite-cam",)  # decide as the face pipeline does (`decision`)
 
-    reference = tf.nn.softmax(model.predict(sample.astype(np.float32), verbose=0)).numpy()
-    one = sample[:1].astype(np.float32)
+
+def build_report(model, artifacts, sample, eval_set=None):
+    """Parity, accuracy and latency of every artifact against the Keras model (deciding as the
+    artifact does: plain, or mirror-averaged for the cam model)."""
+    from gimefive_tf.inference import Predictor
+
+    predictors = {mirror: Predictor(model, mirror=mirror) for mirror in (False, True)}
+    one = sample[:1]
     rows = [{"artifact": "keras", "path": "", "size_mb": None, "top1_agreement": 1.0,
              "max_abs_diff": 0.0,
-             "latency_ms": median_latency_ms(lambda: model.predict(one, verbose=0))}]
+             "latency_ms": median_latency_ms(lambda: predictors[False](one))}]
     if eval_set is not None:
-        eval_probs = tf.nn.softmax(model.predict(eval_set[0].astype(np.float32), verbose=0))
-        rows[0]["accuracy"] = float((np.asarray(eval_probs).argmax(1) == eval_set[1]).mean())
+        rows[0]["accuracy"] = float((predictors[False](eval_set[0]).argmax(1)
+                                     == eval_set[1]).mean())
     for kind, path in artifacts.items():
+        mirror = kind in MIRRORED_ARTIFACTS
         size = sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file()) \
             if pathlib.Path(path).is_dir() else pathlib.Path(path).stat().st_size
-        row = {"artifact": kind, "path": str(path), "size_mb": round(size / 2 ** 20, 2)}
+        row = {"artifact": kind, "path": str(path), "size_mb": round(size / 2 ** 20, 2),
+               "compared_with": "keras, mirror-averaged" if mirror else "keras"}
         run = _artifact_runner(kind, path)
-        row.update(compare(reference, run(sample)))
+        row.update(compare(predictors[mirror](sample), run(sample)))
         row["latency_ms"] = median_latency_ms(lambda: run(sample[:1]))
         if eval_set is not None:
             row["accuracy"] = float((run(eval_set[0]).argmax(1) == eval_set[1]).mean())

@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError, first_line
+from gimefive_tf.export import crop_signature
 from gimefive_tf.serve.servable import RequestError, format_predict, parse_predict
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
@@ -131,10 +132,15 @@ class ModelRunner:
         self.batcher = Batcher(self._run, max_batch_size, timeout_ms,
                                on_batch=metrics.batch_rows.observe if metrics else None) \
             if batching else None
+        # an export from before the mirrored signatures decides on the crop alone, so that its
+        # explanation is still of the decision it reports
+        mirrored = {crop_signature(True, explain) for explain in (False, True)} <= \
+            set(servable.versions[servable.latest])
         self.pipelines = {
             explain: FacePipeline(calibration_model, detector, framing,
                                   classifier=self._classifier(explain),
-                                  size=servable.image_size, turned=turned)
+                                  size=servable.image_size, turned=turned,
+                                  mirror=None if mirrored else False)
             for explain in (False, True)}
 
     def _run(self, key, arrays):
@@ -167,9 +173,8 @@ class ModelRunner:
         return await asyncio.get_running_loop().run_in_executor(self.workers, function, *args)
 
     def _classifier(self, explain):
-        signature = "explain" if explain else "predict_pixels"
-
-        def classify(crops):
+        def classify(crops, mirror):
+            signature = crop_signature(mirror, explain)
             outputs = self.run_now((self.servable.latest, signature),
                                    {"pixels": np.asarray(crops, np.uint8)}, wait=False)
             probabilities = outputs["probabilities"]
