@@ -37,11 +37,11 @@ ANGLES = (15, -15, 30, -30, 45, -45)
 
 def read_photos(folder):
     """[(file, RGB uint8, faces, max_faces)] of the photos that faces.csv lists."""
-    from gimefive_tf.analyze import read_image
+    from gimefive_tf.pictures import read_picture
 
     with open(pathlib.Path(folder) / "faces.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return [(row["file"], read_image(pathlib.Path(folder) / row["file"]), int(row["faces"]),
+    return [(row["file"], read_picture(pathlib.Path(folder) / row["file"]), int(row["faces"]),
              int(row["max_faces"])) for row in rows]
 
 

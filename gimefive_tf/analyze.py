@@ -10,7 +10,6 @@ go through `FacePipeline`, so the same photo gives the same answer everywhere:
 """
 
 import dataclasses
-import io
 import pathlib
 
 import numpy as np
@@ -18,6 +17,7 @@ import numpy as np
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces import DEFAULT_DETECTOR, SEARCH_SIDE, FaceCropper
 from gimefive_tf.labels import EMOTIONS
+from gimefive_tf.pictures import read_picture
 
 CROPS = ("face", "auto", "none")
 NO_FACE = "no face found"
@@ -60,65 +60,6 @@ class FaceResult:
         return record
 
 
-def read_image(path):
-    """An image file as RGB uint8 (JPEG, PNG, BMP, GIF's first frame, ...)."""
-    try:
-        data = pathlib.Path(path).read_bytes()
-    except OSError:
-        raise GiMeFiveError(f"{path} is not a readable image") from None
-    return decode_image_bytes(data, path)
-
-
-def decode_image_bytes(data, name="the data"):
-    """Encoded image bytes as RGB uint8: the one decoder of files, uploads and requests."""
-    import tensorflow as tf
-
-    from gimefive_tf.quiet import native_stderr_silenced
-
-    try:
-        with native_stderr_silenced():  # libjpeg says "Improper call..." there; we say why
-            image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
-    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-        image = _decode_with_pillow(data)  # TIFF and the like, which TensorFlow does not read
-        if image is None:
-            raise GiMeFiveError(f"{name} is not a readable image") from None
-    return upright(image, data)
-
-
-def _decode_with_pillow(data):
-    import warnings
-
-    from PIL import Image
-
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as picture:
-                if picture.format not in ("TIFF", "MPO", "ICO", "PPM"):
-                    return None
-                return np.asarray(picture.convert("RGB"))
-    except Exception:  # not an image Pillow knows either
-        return None
-
-
-def upright(image, data):
-    """The picture as a viewer shows it: a camera's EXIF orientation applied (a phone stores a
-    portrait sideways and says so in EXIF; a face on its side is not found)."""
-    if data[:2] != b"\xff\xd8":  # only JPEGs carry EXIF here
-        return image
-    try:
-        from PIL import Image
-
-        orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
-    except Exception:  # unreadable EXIF: the pixels as stored
-        return image
-    turns = {3: 2, 6: 3, 8: 1}  # EXIF code -> quarter turns counter-clockwise
-    if orientation in (2, 4, 5, 7):  # mirrored codes: flip, then turn
-        image = image[:, ::-1]
-        orientation = {2: 1, 4: 3, 5: 8, 7: 6}[orientation]
-    return np.ascontiguousarray(np.rot90(image, turns.get(orientation, 0)))
-
-
 def demo_image():
     """(name, RGB uint8) of scikit-image's astronaut photo, read from the installed package."""
     try:
@@ -130,24 +71,13 @@ def demo_image():
 
 
 def collect_inputs(paths, limit=None):
-    """[(name, pixels or None)]: the demo photo, or every image file under the given paths
-    (folders in file-name order; the first `limit` of them when given)."""
-    from gimefive_tf.data.readers import PHOTO_EXTENSIONS, image_files
+    """[(name, pixels or None)]: the demo photo, or every picture under the given paths
+    (`pictures.collect`: folders in file-name order; the first `limit` of them when given)."""
+    from gimefive_tf.pictures import collect
 
     if not paths:
         return [demo_image()]
-    found = []
-    for path in map(pathlib.Path, paths):
-        if path.is_dir():
-            images = image_files(path, PHOTO_EXTENSIONS)
-            if not images:
-                raise GiMeFiveError(f"no images in {path}")
-            found += [(str(p), None) for p in images]
-        elif path.is_file():
-            found.append((str(path), None))
-        else:
-            raise GiMeFiveError(f"{path} does not exist; pass image files or folders")
-    return found[:limit]
+    return [(str(path), None) for path in collect(paths)][:limit]
 
 
 class FacePipeline:
@@ -281,7 +211,7 @@ class FacePipeline:
         items = progress(inputs, "finding faces") if progress else inputs
         for name, image in items:
             try:
-                image = read_image(name) if image is None else image
+                image = read_picture(name) if image is None else image
             except GiMeFiveError as error:
                 results.append(FaceResult(str(name), reason=str(error)))
                 continue
@@ -356,3 +286,37 @@ def to_frame(results):
     frame = frame.astype({name: kind for name, kind in integers.items() if name in frame})
     return frame.reindex(columns=[c for c in columns if c in frame] +
                          [c for c in frame if c not in columns])
+
+
+def plot_faces(image, results, path=None):
+    """The picture with each face's crop outlined and numbered, and each face's six scores."""
+    from matplotlib.figure import Figure
+
+    from gimefive_tf.outputs import finish_figure
+
+    faces = [r for r in results if r.scores is not None][:6]
+    figure = Figure(figsize=(4 + 3.2 * len(faces), 3.6))
+    axes = figure.subplots(1, 1 + len(faces), squeeze=False)
+    picture = axes[0, 0]
+    picture.imshow(image)
+    picture.axis("off")
+    if not faces:
+        title = results[0].input
+    else:
+        title = f"{len(faces)} face(s)" if faces[0].box else "whole image"
+    picture.set_title(title, fontsize=9)
+    order = np.arange(len(EMOTIONS))[::-1]
+    for number, (axis, result) in enumerate(zip(axes[0, 1:], faces)):
+        if result.corners is not None:
+            outline = np.vstack([result.corners, result.corners[:1]])
+            picture.plot(outline[:, 0], outline[:, 1], color="tab:orange", linewidth=1.5)
+            picture.text(*result.corners[0], f"#{number}", color="white", fontsize=8,
+                         backgroundcolor="tab:orange", va="bottom")
+        probabilities = result.probabilities
+        colors = ["tab:orange" if i == probabilities.argmax() else "tab:blue" for i in order]
+        axis.barh([EMOTIONS[i] for i in order], probabilities[order], color=colors)
+        axis.set_xlim(0, 1)
+        axis.set_xlabel("probability")
+        axis.set_title(f"#{number}: {result.emotion}", fontsize=9)
+    figure.tight_layout()
+    return finish_figure(figure, path, dpi=110)

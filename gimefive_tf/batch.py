@@ -95,10 +95,10 @@ class Decode:
             yield pvalue.TaggedOutput(DEAD_LETTER, (name, _reason(error)))
 
     def decode(self, data, name):
-        from gimefive_tf.analyze import decode_image_bytes
+        from gimefive_tf.pictures import decode_picture
 
         if self.crop != "none":
-            return decode_image_bytes(data, name)
+            return decode_picture(data, name)
         import tensorflow as tf
 
         from gimefive_tf.data.pipeline import decode_image
@@ -107,8 +107,10 @@ class Decode:
         try:
             with native_stderr_silenced():  # libjpeg's "Improper call..."; the reason says it
                 return decode_image(data, self.size).numpy()
-        except tf.errors.InvalidArgumentError:
-            raise GiMeFiveError(f"{name} is not a readable image") from None
+        except tf.errors.InvalidArgumentError:  # TIFF: Pillow's (as `scores` reads it)
+            from gimefive_tf.data.pipeline import resize_pixels
+
+            return resize_pixels(decode_picture(data, name), self.size).numpy()
 
     def frames(self, readable):
         from gimefive_tf.data.frames import iter_frames, open_video
@@ -278,9 +280,9 @@ def dead_letter(letter):
 def media_extensions():
     """What folders and globs contribute: photos and videos."""
     from gimefive_tf.data.frames import VIDEO_EXTENSIONS
-    from gimefive_tf.data.readers import PHOTO_EXTENSIONS
+    from gimefive_tf.pictures import EXTENSIONS
 
-    return PHOTO_EXTENSIONS + VIDEO_EXTENSIONS
+    return EXTENSIONS + VIDEO_EXTENSIONS
 
 
 def build(pipeline, patterns, named, args, size, face_model, broken=()):
@@ -401,14 +403,14 @@ def input_patterns(inputs):
     now, so a path or glob that matches nothing is an error line rather than an empty run."""
     from apache_beam.io.filesystems import FileSystems
 
-    from gimefive_tf.data.readers import image_files
+    from gimefive_tf.pictures import picture_files
 
     patterns, named, broken, counted = [], set(), [], set()
     media = media_extensions()
     for text in inputs:
         folder = pathlib.Path(text).expanduser()
         if _scheme(text) is None and folder.is_dir():
-            files = image_files(folder, media_extensions())
+            files = picture_files(folder, media_extensions())
             if not files:
                 raise GiMeFiveError(f"no images or videos in {text}")
             broken += [str(path) for path in files if not path.exists()]

@@ -102,9 +102,9 @@ def show(images, titles=(), columns=6, side=2.0):
     """Pictures (RGB arrays or image files) in a grid, as a returned Figure."""
     from matplotlib.figure import Figure
 
-    from gimefive_tf.analyze import read_image
+    from gimefive_tf.pictures import read_picture
 
-    images = [read_image(i) if isinstance(i, (str, pathlib.Path)) else np.asarray(i)
+    images = [read_picture(i) if isinstance(i, (str, pathlib.Path)) else np.asarray(i)
               for i in images]
     titles = list(titles) + [""] * (len(images) - len(titles))
     columns = max(1, min(columns, len(images)))

@@ -14,40 +14,8 @@ from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, format_table, positive_int,
     print_json, progress)
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.outputs import claim_file, finish_figure
+from gimefive_tf.outputs import claim_file
 from gimefive_tf.labels import EMOTIONS
-
-
-def plot_faces(image, results, path=None):
-    """The picture with each face's crop outlined and numbered, and each face's six scores."""
-    from matplotlib.figure import Figure
-
-    faces = [r for r in results if r.scores is not None][:6]
-    figure = Figure(figsize=(4 + 3.2 * len(faces), 3.6))
-    axes = figure.subplots(1, 1 + len(faces), squeeze=False)
-    picture = axes[0, 0]
-    picture.imshow(image)
-    picture.axis("off")
-    if not faces:
-        title = results[0].input
-    else:
-        title = f"{len(faces)} face(s)" if faces[0].box else "whole image"
-    picture.set_title(title, fontsize=9)
-    order = np.arange(len(EMOTIONS))[::-1]
-    for number, (axis, result) in enumerate(zip(axes[0, 1:], faces)):
-        if result.corners is not None:
-            outline = np.vstack([result.corners, result.corners[:1]])
-            picture.plot(outline[:, 0], outline[:, 1], color="tab:orange", linewidth=1.5)
-            picture.text(*result.corners[0], f"#{number}", color="white", fontsize=8,
-                         backgroundcolor="tab:orange", va="bottom")
-        probabilities = result.probabilities
-        colors = ["tab:orange" if i == probabilities.argmax() else "tab:blue" for i in order]
-        axis.barh([EMOTIONS[i] for i in order], probabilities[order], color=colors)
-        axis.set_xlim(0, 1)
-        axis.set_xlabel("probability")
-        axis.set_title(f"#{number}: {result.emotion}", fontsize=9)
-    figure.tight_layout()
-    return finish_figure(figure, path, dpi=110)
 
 
 def build_parser():
@@ -71,7 +39,8 @@ def build_parser():
 
 
 def main(argv=None):
-    from gimefive_tf.analyze import NO_FACE, FacePipeline, collect_inputs, read_image
+    from gimefive_tf.analyze import NO_FACE, FacePipeline, collect_inputs, plot_faces
+    from gimefive_tf.pictures import read_picture
 
     args = build_parser().parse_args(argv)
     if args.plot and len(args.inputs) > 1:
@@ -85,7 +54,7 @@ def main(argv=None):
                             turned=not args.upright_only)
     if args.plot:
         name, image = inputs[0]
-        inputs = [(name, read_image(name) if image is None else image)]
+        inputs = [(name, read_picture(name) if image is None else image)]
     results = pipeline.run(inputs, progress=progress)
     unreadable = [r for r in results if r.scores is None and r.reason != NO_FACE]
     if len(unreadable) == len(inputs):

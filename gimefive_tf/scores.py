@@ -18,7 +18,6 @@ from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json,
     progress)
 from gimefive_tf.choices import LAYOUTS
-from gimefive_tf.data.readers import IMAGE_EXTENSIONS, image_files
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, claim_file
 from gimefive_tf.labels import EMOTIONS
@@ -39,32 +38,52 @@ def find_images(path, layout=None, limit=None):
     if path.is_file() and path.suffix.lower() == ".csv":
         table = read_dataset(path, layout=layout).sample(limit)
         return table.frame["source"].tolist(), table.pixels, table.skipped
-    if path.is_file():
-        candidates = [path] if path.suffix.lower() in IMAGE_EXTENSIONS else []
-    else:
-        candidates = image_files(path)
-    if not candidates:
-        raise GiMeFiveError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found in {path}")
-    sources = sorted(str(p) for p in candidates)[:limit]
+    from gimefive_tf.pictures import NAMES, TENSORFLOW_EXTENSIONS, collect, is_picture_name
+
+    if path.is_file() and not is_picture_name(path):
+        raise GiMeFiveError(f"no images ({NAMES}) found in {path}")
+    sources = sorted(str(p) for p in collect([path]))[:limit]
     ok, reasons = readable_mask(sources)
+    for index, source in enumerate(sources):  # TIFF: read by Pillow, not by tf.data
+        if not is_picture_name(source, TENSORFLOW_EXTENSIONS):
+            ok[index], reasons[index] = _readable_by_pillow(source)
     skipped = [(s, r) for s, r, good in zip(sources, reasons, ok) if not good]
     return [s for s, good in zip(sources, ok) if good], None, skipped
 
 
+def _readable_by_pillow(source):
+    from gimefive_tf.pictures import read_picture
+
+    try:
+        read_picture(source)
+        return True, ""
+    except GiMeFiveError as error:
+        return False, str(error)
+
+
 def load_pixels(sources, pixels, image_size):
-    """uint8 RGB images (already face crops) for the sources, resized to the model's input."""
+    """uint8 RGB images (already face crops) for the sources, resized to the model's input:
+    decoded in parallel by tf.data, the formats TensorFlow does not read (TIFF) by
+    `pictures.read_picture`."""
     import tensorflow as tf
 
     from gimefive_tf.data.pipeline import decode_image, resize_pixels
+    from gimefive_tf.pictures import TENSORFLOW_EXTENSIONS, is_picture_name, read_picture
 
     if not len(sources):
         return np.zeros((0, image_size, image_size, 3), np.uint8)
     if pixels is not None:
         return np.stack([resize_pixels(p, image_size).numpy() for p in pixels])
-    dataset = tf.data.Dataset.from_tensor_slices(sources).map(
-        lambda p: decode_image(tf.io.read_file(p), image_size),
-        num_parallel_calls=tf.data.AUTOTUNE).batch(256)
-    return np.concatenate([batch for batch in dataset.as_numpy_iterator()])
+    by_tensorflow = [s for s in sources if is_picture_name(s, TENSORFLOW_EXTENSIONS)]
+    loaded = {}
+    if by_tensorflow:
+        dataset = tf.data.Dataset.from_tensor_slices(by_tensorflow).map(
+            lambda p: decode_image(tf.io.read_file(p), image_size),
+            num_parallel_calls=tf.data.AUTOTUNE).batch(256)
+        decoded = np.concatenate([batch for batch in dataset.as_numpy_iterator()])
+        loaded = dict(zip(by_tensorflow, decoded))
+    return np.stack([loaded[s] if s in loaded else
+                     resize_pixels(read_picture(s), image_size).numpy() for s in sources])
 
 
 def write_scores(path, sources, probabilities, boxes=None, digits=2):

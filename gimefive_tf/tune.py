@@ -6,9 +6,6 @@ KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT variables ar
 process with KERASTUNER_TUNER_ID=chief, workers with any other id, all sharing --out).
 """
 
-import os
-import pathlib
-
 from gimefive_tf.cli import (
     ArgumentParser, add_data_arguments, command, fraction, non_negative_int, positive_int,
     print_json, progress)
@@ -42,69 +39,22 @@ def build_parser():
     return parser
 
 
-def load_tables(args):
-    from gimefive_tf.data import read_dataset, stratified_split
-
-    train = read_dataset(args.data, layout=args.layout)
-    if args.val_data:
-        val = read_dataset(args.val_data, layout=args.layout)
-    else:
-        train, val = stratified_split(train, args.val_split, seed=args.seed)
-    if args.limit and args.limit < len(train):
-        train, _ = stratified_split(train, 1 - args.limit / len(train), seed=args.seed)
-        val_limit = max(1, args.limit // 4)
-        if val_limit < len(val):
-            val, _ = stratified_split(val, 1 - val_limit / len(val), seed=args.seed)
-    return train, val
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)  # first: --help and mistakes answer at once
-    import keras
+    from gimefive_tf.tuning.search import run_search
 
-    from gimefive_tf.tuning.hypermodel import GiMeFiveHyperModel
-    from gimefive_tf.tuning.search import make_tuner, plot_trials, save_best, write_trials_csv
-    from gimefive_tf.tuning.space import load_space, parse_fixed
-
-    space = load_space(args.space)
-    fixed = parse_fixed(args.fix, space)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    keras.utils.set_random_seed(args.seed)
-    train, val = load_tables(args)
-    hypermodel = GiMeFiveHyperModel(space, train, val, fixed, args.epochs, args.seed)
-    max_epochs = args.epochs or max(space.get("epochs", [80]))
-    strategy = None
-    if args.distribution == "mirrored":
-        from gimefive_tf.training.recipe import distribution_strategy
-
-        strategy = distribution_strategy("mirrored")
-    tuner = make_tuner(args.oracle, hypermodel, out, args.max_trials, args.seed, max_epochs,
-                       strategy)
-    tuner.trial_bar = progress(None, "trials", total=args.max_trials)  # shown on a terminal
-    try:
-        tuner.search(verbose=0)
-    finally:
-        tuner.trial_bar.close()
-    chief_or_alone = os.environ.get("KERASTUNER_TUNER_ID", "chief") == "chief"
-    rows = write_trials_csv(out)
-    if not chief_or_alone:
+    summary = run_search(args.data, args.out, args.val_data, args.val_split, args.limit,
+                         args.space, args.oracle, args.max_trials, args.epochs, args.fix,
+                         args.distribution, args.seed, args.layout, progress=progress)
+    if summary is None:  # a worker of a distributed search: the chief reports
         return 0
-    best = save_best(tuner, out)
-    if best and args.epochs and "epochs" in best:  # trials ran at most --epochs epochs
-        best = {**best, "epochs": min(int(best["epochs"]), args.epochs)}
-    if rows:
-        plot_trials(rows, {**space, **{k: [v] for k, v in fixed.items()}}, out / "trials.png")
-    scores = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]
-    summary = {"out": str(out), "trials": len(rows), "completed": len(scores),
-               "best_val_accuracy": max(scores) if scores else None,
-               "best_hyperparameters": best}
     if args.json:
         print_json(summary)
     else:
+        best = summary["best_hyperparameters"]
         best_text = ", ".join(f"{k}={v}" for k, v in (best or {}).items())
         best_score = summary["best_val_accuracy"]
-        print(f"{len(rows)} trials in {out}: best val_accuracy "
+        print(f"{summary['trials']} trials in {summary['out']}: best val_accuracy "
               f"{'-' if best_score is None else round(best_score, 4)} with {best_text}")
     return 0
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from gimefive_tf.cli import run_cli
 from gimefive_tf.data.__main__ import main as data_main
-from gimefive_tf.evaluate import main as evaluate_main
+from gimefive_tf.evaluate.__main__ import main as evaluate_main
 from gimefive_tf.explain.__main__ import main as explain_main
 from gimefive_tf.export.__main__ import main as export_main
 from gimefive_tf.predict import main as predict_main

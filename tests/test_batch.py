@@ -185,7 +185,7 @@ def test_help_loads_neither_beam_nor_tensorflow():
 
 @pytest.mark.data
 def test_accuracy_of_rows_equals_evaluate(datasets_dir, tmp_path, capsys):
-    from gimefive_tf.evaluate import main as evaluate_main
+    from gimefive_tf.evaluate.__main__ import main as evaluate_main
 
     labels = pd.read_csv(datasets_dir / "RAF-DB" / "train_RAF_labels.csv", header=None,
                          names=["file", "label"]).sample(300, random_state=0)

@@ -6,7 +6,8 @@ import pytest
 
 from fixtures import make_folders_dataset, write_corrupt_files, write_image
 from gimefive_tf.cli import run_cli
-from gimefive_tf.evaluate import classification_report, confusion_matrix, main as evaluate_main
+from gimefive_tf.evaluate import classification_report, confusion_matrix
+from gimefive_tf.evaluate.__main__ import main as evaluate_main
 from gimefive_tf.labels import EMOTIONS
 from gimefive_tf.models import create_model
 from gimefive_tf.scores import HEADER, main as scores_main

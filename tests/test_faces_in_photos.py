@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from gimefive_tf.analyze import FacePipeline, analyze, read_image
+from gimefive_tf.analyze import FacePipeline, analyze
+from gimefive_tf.pictures import read_picture
 from gimefive_tf.faces import Box, FaceCropper, detect_faces, iou, suppress_duplicates
 from gimefive_tf.faces.search import unturned
 
@@ -27,12 +28,12 @@ def photos(photos_dir):
 @pytest.fixture(scope="module")
 def found(photos_dir, photos):
     """{file: Boxes} of the default search on every photo (shared by the tests below)."""
-    return {name: detect_faces(read_image(photos_dir / name)) for name in photos}
+    return {name: detect_faces(read_picture(photos_dir / name)) for name in photos}
 
 
 @pytest.fixture(scope="module")
 def portrait(photos_dir):
-    return read_image(photos_dir / PORTRAIT)
+    return read_picture(photos_dir / PORTRAIT)
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +124,7 @@ def test_predict_gives_the_same_face(portrait_folder, library_record, capsys):
 
 
 def test_scores_and_evaluate_crop_the_same_face(portrait_folder, library_record, tmp_path, capsys):
-    from gimefive_tf.evaluate import main as evaluate_main
+    from gimefive_tf.evaluate.__main__ import main as evaluate_main
     from gimefive_tf.scores import main as scores_main
 
     out = tmp_path / "scores.csv"

@@ -42,16 +42,17 @@ def read_frames(path, indices):
     return frames
 
 
-PHOTO_FORMATS = {"JPEG", "PNG", "BMP", "WEBP", "GIF", "TIFF"}
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
 
 
 def _still_image(path):
     from PIL import Image, UnidentifiedImageError
 
+    from gimefive_tf.pictures import FORMATS
+
     try:
         with Image.open(path) as image:  # Pillow also opens raw MPEG streams: photos only
-            return image.format in PHOTO_FORMATS and getattr(image, "n_frames", 1) <= 1
+            return image.format in FORMATS and getattr(image, "n_frames", 1) <= 1
     except (UnidentifiedImageError, OSError, ValueError):
         return False
 

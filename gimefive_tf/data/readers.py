@@ -25,19 +25,12 @@ import pandas as pd
 from gimefive_tf.choices import LAYOUTS
 from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.labels import (EMOTIONS, FER2013_CODES, RAFDB_CODES, canonical_name, label_id)
+from gimefive_tf.pictures import TENSORFLOW_EXTENSIONS
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")  # what TensorFlow decodes
-# photos the face pipeline reads: TIFF too (decode_image_bytes falls back to Pillow for it)
-PHOTO_EXTENSIONS = IMAGE_EXTENSIONS + (".tif", ".tiff")
+# a dataset's images go through tf.data, so its files are the pictures TensorFlow decodes
+IMAGE_EXTENSIONS = TENSORFLOW_EXTENSIONS
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
 FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
-
-
-def image_files(folder, extensions=IMAGE_EXTENSIONS):
-    """Every image file under `folder` (recursive, sorted), links to nowhere included so that
-    they are listed as unreadable rather than silently missing."""
-    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.suffix.lower() in extensions
-                  and (p.is_file() or p.is_symlink() and not p.exists()))
 
 
 @dataclasses.dataclass

@@ -1,5 +1,6 @@
 """SavedModel for TF Serving and TFLite for phones, with a parity report: the library half of
-`python -m gimefive_tf.export` (its command line is `export/__main__.py`).
+`python -m gimefive_tf.export` (its command line is `export/__main__.py`); `export_model`
+writes the whole export folder.
 
 DIR/savedmodel/<name>/<version>/   TF Serving layout, signatures:
     serving_default  encoded images (JPEG/PNG/BMP bytes, any size, gray or color) [N] string
@@ -18,7 +19,9 @@ DIR/report.json    per artifact: size, top-1 agreement and max |probability diff
                    Keras model on real faces, accuracy on --eval-data, single-image latency.
 """
 
+import json
 import pathlib
+import shutil
 import time
 
 import numpy as np
@@ -355,4 +358,83 @@ def build_report(model, artifacts, sample, eval_set=None):
         if eval_set is not None:
             row["accuracy"] = float((run(eval_set[0]).argmax(1) == eval_set[1]).mean())
         rows.append(row)
+    return rows
+
+
+# ------------------------------------------------------------------------- the whole export
+
+def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
+                 calibration_data=None, sample_data=None, eval_data=None, name="gimefive",
+                 version=1, overwrite=False, layout=None, limit=200, progress=None):
+    """Write `out`/savedmodel/<name>/<version>/, `out`/tflite/ and `out`/report.json for
+    `model` (a .keras path, a shipped name or None: the default) and return the report's rows.
+
+    formats: from FORMATS. calibration_data: real faces (a data set path) for tflite-int8;
+    sample_data: faces for the parity report (default: the calibration faces, else random
+    pixels); eval_data: a labeled data set, for every artifact's accuracy; `limit` images of
+    each (a seeded subset). Nothing is overwritten without `overwrite`, except a version folder
+    a killed export left without saved_model.pb; every file appears whole or not at all.
+    """
+    from gimefive_tf.loading import load_model
+    from gimefive_tf.outputs import atomic_path, writable_folder, write_text
+
+    formats = list(formats)
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown or not formats:
+        raise GiMeFiveError(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from "
+                            f"{', '.join(FORMATS)}")
+    if "tflite-int8" in formats and not calibration_data:
+        raise GiMeFiveError(NEEDS_CALIBRATION)
+    model = load_model(model) if model is None or isinstance(model, (str, pathlib.Path)) \
+        else model
+    size = model.input_shape[1]
+    layer = None  # the default explanation's layer
+
+    def faces(path, labels=False):
+        from gimefive_tf.data import load_arrays, read_dataset
+
+        images, label_ids = load_arrays(read_dataset(path, layout=layout).sample(limit), size)
+        return (images, label_ids) if labels else images
+
+    calibration = faces(calibration_data) if calibration_data else None
+    out = pathlib.Path(out)
+    saved_dir = out / "savedmodel" / name / str(version)
+    tflite_dir = out / "tflite"
+    targets = ([saved_dir] if "savedmodel" in formats else []) + [
+        tflite_dir / f"{name}_{TFLITE_FILES[f]}.tflite" for f in formats if f in TFLITE_FILES]
+    # A version folder without saved_model.pb is what a killed export left: replaced freely.
+    existing = [str(t) for t in targets if t.exists() and not (
+        t == saved_dir and not (t / "saved_model.pb").is_file())]
+    if (out / "report.json").exists():
+        existing.append(str(out / "report.json"))
+    if existing and not overwrite:
+        raise GiMeFiveError(f"{', '.join(existing)} already exist(s); nothing was overwritten "
+                            "(pass --overwrite, another --version or another --out)")
+    writable_folder(tflite_dir if any(f in TFLITE_FILES for f in formats) else out)
+    artifacts = {}
+    for kind in (progress(formats, "exporting") if progress else formats):
+        if kind == "savedmodel":
+            partial = saved_dir.with_name(f".{saved_dir.name}.partial")
+            shutil.rmtree(partial, ignore_errors=True)
+            export_savedmodel(model, partial, layer, size)
+            if saved_dir.exists():
+                shutil.rmtree(saved_dir)
+            partial.rename(saved_dir)  # a version appears whole, or not at all
+            artifacts[kind] = saved_dir
+        else:
+            path = tflite_dir / f"{name}_{TFLITE_FILES[kind]}.tflite"
+            with atomic_path(path) as temporary:
+                export_tflite(model, temporary, TFLITE_FILES[kind], layer, size, calibration)
+            artifacts[kind] = path
+    if tflite_dir.exists():
+        write_text(tflite_dir / "labels.txt", "\n".join(EMOTIONS) + "\n")
+    if sample_data:
+        sample = faces(sample_data)
+    elif calibration is not None:
+        sample = calibration
+    else:
+        sample = np.random.default_rng(0).integers(0, 256, (32, size, size, 3)).astype(np.uint8)
+    eval_set = faces(eval_data, labels=True) if eval_data else None
+    rows = build_report(model, artifacts, sample, eval_set)
+    write_text(out / "report.json", json.dumps(rows, indent=2))
     return rows

@@ -30,7 +30,6 @@ STATIC = pathlib.Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 10,000 x 10,000 photo is refused before it is decoded
 MAX_ROWS = 1024  # instances per :predict request; the batcher runs them in max_batch_size chunks
-IMAGE_FORMATS = ("JPEG", "MPO", "PNG", "BMP", "GIF")  # what TensorFlow decodes (MPO: phone JPEGs)
 
 
 class Metrics:
@@ -73,24 +72,23 @@ def error_response(message, status):
 # ------------------------------------------------------------------------------- images
 
 def check_image(data):
-    """Refuse bytes that are not an image, or an image too large to decode, from its header."""
-    import warnings
+    """Refuse bytes that are not a picture (`pictures.FORMATS`, what every reader takes), or a
+    picture too large to decode, from its header."""
+    from PIL import Image
 
-    from PIL import Image, UnidentifiedImageError
+    from gimefive_tf.pictures import FORMATS, NAMES, format_of
 
     if not data:
         raise RequestError("the image is empty")
     try:
-        with warnings.catch_warnings():  # our own limit below says it, once, as a 413
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as header:
-                kind, (width, height) = header.format, header.size
+        header = format_of(data)
     except Image.DecompressionBombError as error:
         raise RequestError(f"the image is too large: {error}", 413) from None
-    except (UnidentifiedImageError, OSError, ValueError):
-        raise RequestError("the data is not an image (JPEG, PNG, BMP or GIF)") from None
-    if kind not in IMAGE_FORMATS:
-        raise RequestError(f"{kind} images are not supported; send JPEG, PNG, BMP or GIF")
+    if header is None:
+        raise RequestError(f"the data is not an image ({NAMES})")
+    kind, (width, height) = header
+    if kind not in FORMATS:
+        raise RequestError(f"{kind} images are not supported; send {NAMES}")
     if width * height > MAX_PIXELS:
         raise RequestError(f"the image is {width}x{height}: more than {MAX_PIXELS:,} pixels",
                            413)
@@ -493,9 +491,9 @@ async def _read_photo(request):
 
 
 def _decode(data):
-    from gimefive_tf.analyze import decode_image_bytes
+    from gimefive_tf.pictures import decode_picture
 
     try:
-        return decode_image_bytes(data)
+        return decode_picture(data)
     except GiMeFiveError as error:
         raise RequestError(str(error)) from None

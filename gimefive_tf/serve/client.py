@@ -89,9 +89,9 @@ def _b64(image):
 
 def overlay_images(answer):
     """The heatmap overlays (RGB arrays) of an `analyze(..., explain=True)` answer's faces."""
-    from gimefive_tf.analyze import decode_image_bytes
+    from gimefive_tf.pictures import decode_picture
 
-    return [decode_image_bytes(base64.b64decode(face["overlay_png"]))
+    return [decode_picture(base64.b64decode(face["overlay_png"]))
             for face in answer["faces"] if "overlay_png" in face]
 
 

@@ -159,3 +159,71 @@ def save_best(tuner, out):
         model = tuner.get_best_models(1)[0]
     save_model_atomically(model, pathlib.Path(out) / "best.keras", include_optimizer=False)
     return values
+
+
+def split_tables(data, val_data=None, val_split=0.1, limit=None, seed=0, layout=None):
+    """(train, validation) tables: `val_data`, or a stratified `val_split` carved from `data`;
+    with `limit`, a stratified subset of that many training images (a quarter as many
+    validation images) for quick searches."""
+    from gimefive_tf.data import read_dataset, stratified_split
+
+    train = read_dataset(data, layout=layout)
+    if val_data:
+        val = read_dataset(val_data, layout=layout)
+    else:
+        train, val = stratified_split(train, val_split, seed=seed)
+    if limit and limit < len(train):
+        train, _ = stratified_split(train, 1 - limit / len(train), seed=seed)
+        val_limit = max(1, limit // 4)
+        if val_limit < len(val):
+            val, _ = stratified_split(val, 1 - val_limit / len(val), seed=seed)
+    return train, val
+
+
+def run_search(data, out="tuning/search", val_data=None, val_split=0.1, limit=None,
+               space=None, oracle="random", max_trials=10, epochs=None, fix=(),
+               distribution="none", seed=0, layout=None, progress=None):
+    """KerasTuner over `space` (a YAML path; default: the paper's Table 4) on `data`: the whole
+    job of `python -m gimefive_tf.tune`, resumable in `out` (finished trials are kept, an
+    interrupted one is rerun, a higher `max_trials` extends the search). Writes trials.csv,
+    trials.png and the best hyperparameters; returns the summary (None on a worker of a
+    distributed search, where the chief reports). fix: "name=value" pins; epochs: a cap on
+    every trial; distribution "mirrored": every local GPU per trial."""
+    import keras
+
+    from gimefive_tf.tuning.hypermodel import GiMeFiveHyperModel
+    from gimefive_tf.tuning.space import SPACES_DIR, load_space, parse_fixed
+
+    space = load_space(space or SPACES_DIR / "table4.yaml")
+    fixed = parse_fixed(list(fix), space)
+    out = pathlib.Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    keras.utils.set_random_seed(seed)
+    train, val = split_tables(data, val_data, val_split, limit, seed, layout)
+    hypermodel = GiMeFiveHyperModel(space, train, val, fixed, epochs, seed)
+    max_epochs = epochs or max(space.get("epochs", [80]))
+    strategy = None
+    if distribution == "mirrored":
+        from gimefive_tf.training.recipe import distribution_strategy
+
+        strategy = distribution_strategy("mirrored")
+    tuner = make_tuner(oracle, hypermodel, out, max_trials, seed, max_epochs, strategy)
+    if progress is not None:
+        tuner.trial_bar = progress(None, "trials", total=max_trials)  # shown on a terminal
+    try:
+        tuner.search(verbose=0)
+    finally:
+        if progress is not None:
+            tuner.trial_bar.close()
+    rows = write_trials_csv(out)
+    if os.environ.get("KERASTUNER_TUNER_ID", "chief") != "chief":
+        return None
+    best = save_best(tuner, out)
+    if best and epochs and "epochs" in best:  # trials ran at most `epochs` epochs
+        best = {**best, "epochs": min(int(best["epochs"]), epochs)}
+    if rows:
+        plot_trials(rows, {**space, **{k: [v] for k, v in fixed.items()}}, out / "trials.png")
+    scores = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]
+    return {"out": str(out), "trials": len(rows), "completed": len(scores),
+            "best_val_accuracy": max(scores) if scores else None,
+            "best_hyperparameters": best}

@@ -7,7 +7,8 @@ like the training faces, classify and explain in one pass) with tracking across 
 model saw, the dominant emotion, the six scores, the heatmap blended on the crop) and the
 per-frame CSV `frame,time_s,face_id,x,y,w,h,tracked,emotion,happiness,...,fear` (tracked=1:
 found by looking near the face's last place rather than by a search of the whole frame);
-`plot_timeline` draws the scores over time per face and `summarize` counts them.
+`plot_timeline` draws the scores over time per face and `summarize` counts them;
+`annotate_video` is the whole job on a file or camera, as the command runs it.
 """
 
 
@@ -244,3 +245,69 @@ def plot_timeline(rows, path=None):
     axes[0, 0].legend(ncol=6, fontsize=7, loc="upper right")
     figure.tight_layout()
     return finish_figure(figure, path, dpi=90)
+
+
+def open_source(source, camera=None):
+    """(an OpenCV capture, its name) of a video file, or of camera number `camera`."""
+    import cv2
+
+    if camera is not None:
+        from gimefive_tf.quiet import native_stderr_silenced
+
+        with native_stderr_silenced():  # OpenCV's V4L2 warnings; the error line says it
+            capture = cv2.VideoCapture(int(camera))
+        if not capture.isOpened():
+            raise GiMeFiveError(f"camera {camera} is not available")
+        return capture, f"camera {camera}"
+    from gimefive_tf.data.frames import open_video
+
+    return open_video(source), str(source)
+
+
+def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=None,
+                   detector=None, framing=None, explain="layercam", smooth=5, search_every=5,
+                   every=1, show=False, max_frames=None, overwrite=False, camera=None,
+                   progress=None):
+    """Run the video path over a file (`source`) or camera number `camera` and return its
+    summary (frames, faces, emotion shares, processing fps, the files written).
+
+    Writes the annotated video `out` (optional), the per-frame CSV (default: beside `out`) and
+    the scores-over-time plot (default: beside the CSV); an existing file is refused unless
+    `overwrite`. explain: a CAM method or "none"; smooth: frames each face's scores are
+    averaged over (frames are averaged over time instead of mirror-averaged); search_every: a
+    whole-frame search every K analysed frames, known faces followed near their last place in
+    between. progress: cli.progress (a bar over the frames) or None.
+    """
+    from gimefive_tf.analyze import FacePipeline
+    from gimefive_tf.faces import DEFAULT_DETECTOR, VIDEO_DETECTION_SIDE
+    from gimefive_tf.outputs import claim_file
+
+    if (source is None) == (camera is None):
+        raise GiMeFiveError("pass a video file or --camera N (one of them)")
+    csv_path = csv_path or (str(pathlib.Path(out).with_suffix(".csv")) if out else None)
+    plot_path = plot_path or (str(pathlib.Path(csv_path).with_suffix(".png")) if csv_path
+                              else None)
+    if out and pathlib.Path(out).suffix.lower() not in VIDEO_SUFFIXES:
+        raise GiMeFiveError(f"--out {out}: name a video file ({', '.join(VIDEO_SUFFIXES)})")
+    for path, option in ((out, "--out"), (csv_path, "--csv"), (plot_path, "--plot")):
+        if path:
+            claim_file(path, overwrite, option)
+    capture, name = open_source(source, camera)
+    pipeline = FacePipeline(model, detector or DEFAULT_DETECTOR, framing,
+                            explain=None if explain in (None, "none") else explain,
+                            batch_size=4, max_side=VIDEO_DETECTION_SIDE,
+                            mirror=False)  # frames are averaged over time (smooth) instead
+    analyzer = VideoAnalyzer(pipeline, smooth, search_every)
+    import cv2
+
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
+    bar = progress(None, "frames", total=total) if progress else None
+    rows, frames, interrupted, fps = annotate(capture, analyzer, out, csv_path, every, show,
+                                              bar, max_frames)
+    if bar is not None:
+        bar.close()
+    if plot_path and rows:
+        plot_timeline(rows, plot_path)
+    return {"input": name, **summarize(rows, frames), "processing_fps": round(fps, 1),
+            "interrupted": interrupted, "video": out, "csv": csv_path,
+            "plot": plot_path if rows else None}

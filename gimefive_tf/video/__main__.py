@@ -9,16 +9,12 @@ near the face's last place rather than by a search of the whole frame), a plot o
 over time per face, and prints a summary. Ctrl-C stops cleanly: everything written so far stays playable.
 """
 
-import pathlib
-
 from gimefive_tf.cli import (
     ArgumentParser, add_model_argument, command, format_table, positive_int, print_json,
     progress)
 from gimefive_tf.errors import GiMeFiveError
-from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS, VIDEO_DETECTION_SIDE
-from gimefive_tf.outputs import claim_file
-from gimefive_tf.video import (EXPLAIN_CHOICES, VIDEO_SUFFIXES, VideoAnalyzer, annotate,
-                               plot_timeline, summarize)
+from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS
+from gimefive_tf.video import EXPLAIN_CHOICES, annotate_video
 
 
 def require_gui():
@@ -31,22 +27,6 @@ def require_gui():
     except cv2.error:
         raise GiMeFiveError("--show needs OpenCV with a GUI (pip install opencv-python) and a "
                             "display; write --out annotated.mp4 instead") from None
-
-
-def open_source(source, camera=None):
-    import cv2
-
-    if camera is not None:
-        from gimefive_tf.quiet import native_stderr_silenced
-
-        with native_stderr_silenced():  # OpenCV's V4L2 warnings; the error line says it
-            capture = cv2.VideoCapture(int(camera))
-        if not capture.isOpened():
-            raise GiMeFiveError(f"camera {camera} is not available")
-        return capture, f"camera {camera}"
-    from gimefive_tf.data.frames import open_video
-
-    return open_video(source), str(source)
 
 
 def build_parser():
@@ -83,46 +63,21 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    if (args.input is None) == (args.camera is None):
-        raise GiMeFiveError("pass a video file or --camera N (one of them)")
-    csv_path = args.csv or (str(pathlib.Path(args.out).with_suffix(".csv")) if args.out else None)
-    plot_path = args.plot or (str(pathlib.Path(csv_path).with_suffix(".png")) if csv_path
-                              else None)
-    if args.out and pathlib.Path(args.out).suffix.lower() not in VIDEO_SUFFIXES:
-        raise GiMeFiveError(f"--out {args.out}: name a video file ({', '.join(VIDEO_SUFFIXES)})")
-    for path, option in ((args.out, "--out"), (csv_path, "--csv"), (plot_path, "--plot")):
-        if path:
-            claim_file(path, args.overwrite, option)
     if args.show:
         require_gui()
-    capture, name = open_source(args.input, args.camera)
-    from gimefive_tf.analyze import FacePipeline
-
-    pipeline = FacePipeline(args.model, args.detector, args.framing,
-                            explain=None if args.explain == "none" else args.explain,
-                            batch_size=4, max_side=VIDEO_DETECTION_SIDE,
-                            mirror=False)  # frames are averaged over time (--smooth) instead
-    analyzer = VideoAnalyzer(pipeline, args.smooth, args.search_every)
-    import cv2
-
-    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) or None
-    bar = progress(None, "frames", total=total)
-    rows, frames, interrupted, fps = annotate(capture, analyzer, args.out, csv_path, args.every,
-                                              args.show, bar, args.max_frames)
-    bar.close()
-    if plot_path and rows:
-        plot_timeline(rows, plot_path)
-    summary = {"input": name, **summarize(rows, frames), "processing_fps": round(fps, 1),
-               "interrupted": interrupted, "video": args.out, "csv": csv_path,
-               "plot": plot_path if rows else None}
+    summary = annotate_video(args.input, args.out, args.csv, args.plot, args.model,
+                             args.detector, args.framing, args.explain, args.smooth,
+                             args.search_every, args.every, args.show, args.max_frames,
+                             args.overwrite, args.camera, progress=progress)
+    name = summary["input"]
     if args.json:
         print_json(summary)
-    elif not rows:
-        print(f"{name}: {frames} frames, no faces found")
+    elif not summary["faces"]:
+        print(f"{name}: {summary['frames']} frames, no faces found")
     else:
-        print(f"{name}: {frames} frames, {summary['faces']} face(s) in "
+        print(f"{name}: {summary['frames']} frames, {summary['faces']} face(s) in "
               f"{summary['frames_with_faces']} frames, {summary['processing_fps']} frames/s"
-              + (" (interrupted)" if interrupted else ""))
+              + (" (interrupted)" if summary["interrupted"] else ""))
         print(format_table([{"emotion": e, "share": f"{s:.2f}"} for e, s in
                             summary["emotion_share"].items()],
                            [("emotion", "emotion"), ("share", "share of face-frames")]))

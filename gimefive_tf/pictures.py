@@ -1,0 +1,129 @@
+"""What the project reads as a picture: one list of formats and one decoder, used by every
+reader (datasets, `predict`, `scores`, `explain`, frames), the server and `batch`.
+
+TensorFlow decodes JPEG, PNG, BMP, GIF (the first frame) and WebP, also inside a tf.data
+pipeline or a SavedModel; TIFF and a phone's MPO JPEGs are read through Pillow. Every decoded
+picture is shown as a viewer shows it: a camera's EXIF orientation applied.
+"""
+
+import io
+import pathlib
+
+import numpy as np
+
+from gimefive_tf.errors import GiMeFiveError
+
+# Pillow's name of each format -> the file name endings it is found under
+FORMATS = {"JPEG": (".jpg", ".jpeg"), "MPO": (), "PNG": (".png",), "BMP": (".bmp",),
+           "GIF": (".gif",), "WEBP": (".webp",), "TIFF": (".tif", ".tiff")}
+EXTENSIONS = tuple(ending for endings in FORMATS.values() for ending in endings)
+# what TensorFlow's own decoder reads (a tf.data pipeline of files, the SavedModel's bytes)
+TENSORFLOW_EXTENSIONS = tuple(e for e in EXTENSIONS if e not in FORMATS["TIFF"])
+NAMES = "JPEG, PNG, BMP, GIF, WebP or TIFF"  # for messages
+_PILLOW_ONLY = ("TIFF", "MPO")
+
+
+def is_picture_name(path, extensions=EXTENSIONS):
+    """Whether a file name ends like a picture's."""
+    return pathlib.PurePath(str(path)).suffix.lower() in extensions
+
+
+def read_picture(path):
+    """A picture file as RGB uint8, upright."""
+    try:
+        data = pathlib.Path(path).read_bytes()
+    except OSError:
+        raise GiMeFiveError(f"{path} is not a readable image") from None
+    return decode_picture(data, path)
+
+
+def decode_picture(data, name="the data"):
+    """Encoded picture bytes (any of FORMATS) as RGB uint8, upright: the one decoder of files,
+    uploads and requests."""
+    import tensorflow as tf
+
+    from gimefive_tf.quiet import native_stderr_silenced
+
+    try:
+        with native_stderr_silenced():  # libjpeg says "Improper call..." there; we say why
+            image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
+    except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
+        image = _decode_with_pillow(data)  # TIFF and the like, which TensorFlow does not read
+        if image is None:
+            raise GiMeFiveError(f"{name} is not a readable image") from None
+    return upright(image, data)
+
+
+def format_of(data):
+    """(Pillow's format name, (width, height)) from the header alone, or None when the bytes are
+    no picture; a picture too large to decode safely raises Pillow's DecompressionBombError."""
+    import warnings
+
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with warnings.catch_warnings():  # the caller's own size limit says it, once
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as header:
+                return header.format, header.size
+    except (UnidentifiedImageError, OSError, ValueError):
+        return None
+
+
+def _decode_with_pillow(data):
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as picture:
+                if picture.format not in _PILLOW_ONLY:
+                    return None
+                return np.asarray(picture.convert("RGB"))
+    except Exception:  # not an image Pillow knows either
+        return None
+
+
+def upright(image, data):
+    """The picture as a viewer shows it: a camera's EXIF orientation applied (a phone stores a
+    portrait sideways and says so in EXIF; a face on its side is not found)."""
+    if data[:2] != b"\xff\xd8":  # only JPEGs carry EXIF here
+        return image
+    try:
+        from PIL import Image
+
+        orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
+    except Exception:  # unreadable EXIF: the pixels as stored
+        return image
+    turns = {3: 2, 6: 3, 8: 1}  # EXIF code -> quarter turns counter-clockwise
+    if orientation in (2, 4, 5, 7):  # mirrored codes: flip, then turn
+        image = image[:, ::-1]
+        orientation = {2: 1, 4: 3, 5: 8, 7: 6}[orientation]
+    return np.ascontiguousarray(np.rot90(image, turns.get(orientation, 0)))
+
+
+def picture_files(folder, extensions=EXTENSIONS):
+    """Every picture file under `folder` (recursive, sorted), links to nowhere included so that
+    they are listed as unreadable rather than silently missing."""
+    return sorted(p for p in pathlib.Path(folder).rglob("*") if p.suffix.lower() in extensions
+                  and (p.is_file() or p.is_symlink() and not p.exists()))
+
+
+def collect(paths, extensions=EXTENSIONS):
+    """[path]: the one input collector of the commands that read pictures: each file as given,
+    each folder's pictures (`picture_files`); a folder without one, or a path that does not
+    exist, is an error."""
+    found = []
+    for path in map(pathlib.Path, paths):
+        if path.is_dir():
+            pictures = picture_files(path, extensions)
+            if not pictures:
+                raise GiMeFiveError(f"no images in {path} (pictures: {NAMES})")
+            found += pictures
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise GiMeFiveError(f"{path} does not exist; pass picture files or folders")
+    return found
