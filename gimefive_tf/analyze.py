@@ -14,6 +14,7 @@ import pathlib
 
 import numpy as np
 
+from gimefive_tf.choices import check_choice
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces import DEFAULT_DETECTOR, SEARCH_SIDE, FaceCropper
 from gimefive_tf.labels import EMOTIONS
@@ -113,8 +114,7 @@ class FacePipeline:
                  classifier=None, size=64, mirror=None, turned=True):
         from gimefive_tf.loading import load_model
 
-        if crop not in CROPS:
-            raise GiMeFiveError(f"crop={crop!r} is not allowed; choose one of {', '.join(CROPS)}")
+        check_choice("crop", crop, CROPS)
         from gimefive_tf.loading import model_file
 
         # a name ("rafdb") or a path, resolved once: the calibration lives beside the file

@@ -6,6 +6,7 @@ from gimefive_tf.errors import GiMeFiveError
 ACTIVATIONS = ("relu", "tanh", "elu", "gelu")
 POOLINGS = ("max", "avg")
 LAYOUTS = ("csv", "folders", "rafdb", "fer2013")  # dataset layouts gimefive_tf.data reads
+FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")  # fer2013.csv's Usage column
 
 
 def check_choice(field, value, allowed):

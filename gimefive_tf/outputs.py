@@ -53,9 +53,10 @@ def claim_folder(path, overwrite=False, option="--out"):
 @contextlib.contextmanager
 def atomic_path(path):
     """A temporary path beside `path` to write to; renamed onto `path` when the block ends
-    without an exception, removed when it fails."""
+    without an exception, removed when it fails. The temporary name holds the process id, so
+    processes writing the same file (a distributed search's workers) never share one."""
     path = pathlib.Path(path)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.partial{path.suffix}")
     try:
         yield temporary
         os.replace(temporary, path)

@@ -8,8 +8,6 @@ face gets one row that says so (`--crop auto` classifies such a picture whole in
 
 import sys
 
-import numpy as np
-
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, format_table, positive_int,
     print_json, progress)

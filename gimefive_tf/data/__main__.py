@@ -6,7 +6,7 @@ import sys
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, command, format_table, fraction, non_negative_int,
     positive_float, positive_int, print_json, progress)
-from gimefive_tf.data.readers import FER2013_USAGES, LAYOUTS, read_dataset
+from gimefive_tf.choices import FER2013_USAGES, LAYOUTS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
@@ -76,6 +76,8 @@ def build_parser():
 
 
 def _read(path, layout, usage=None):
+    from gimefive_tf.data.readers import read_dataset
+
     return read_dataset(path, layout=layout, usage=usage)
 
 

@@ -22,7 +22,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from gimefive_tf.choices import LAYOUTS
+from gimefive_tf.choices import FER2013_USAGES, LAYOUTS, check_choice
 from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.labels import (EMOTIONS, FER2013_CODES, RAFDB_CODES, canonical_name, label_id)
 from gimefive_tf.pictures import TENSORFLOW_EXTENSIONS
@@ -30,7 +30,6 @@ from gimefive_tf.pictures import TENSORFLOW_EXTENSIONS
 # a dataset's images go through tf.data, so its files are the pictures TensorFlow decodes
 IMAGE_EXTENSIONS = TENSORFLOW_EXTENSIONS
 SPLIT_NAMES = ("train", "test", "val", "valid", "validation")
-FER2013_USAGES = ("Training", "PublicTest", "PrivateTest")
 
 
 @dataclasses.dataclass
@@ -129,8 +128,7 @@ def read_dataset(path, layout=None, usage=None, split=None, validate=True):
     if not path.exists():
         raise GiMeFiveError(f"{path} does not exist; pass a dataset folder or a labels CSV")
     layout = layout or detect_layout(path)
-    if layout not in LAYOUTS:
-        raise GiMeFiveError(f"layout={layout!r} is not allowed; choose one of {', '.join(LAYOUTS)}")
+    check_choice("layout", layout, LAYOUTS)
     if usage is not None and layout != "fer2013":
         raise GiMeFiveError("usage selects rows of fer2013.csv; this dataset's layout is " + layout)
     reader = {"csv": _read_csv_layout, "folders": _read_folders, "rafdb": _read_rafdb,

@@ -21,6 +21,7 @@ from gimefive_tf.cli import (
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.methods import DEFAULT_METHOD, METHODS
 from gimefive_tf.labels import EMOTIONS
+from gimefive_tf.outputs import write_text
 
 
 def build_parser():
@@ -208,7 +209,7 @@ def regions(args, model):
                            for i in progress(range(0, len(images), 64), "explaining")])
     rows = summarize_regions(maps, predictions)
     out = _new_folder(args)
-    pd.DataFrame(rows).to_csv(out / "regions.csv", index=False)
+    write_text(out / "regions.csv", pd.DataFrame(rows).to_csv(index=False))
     plot_regions(rows, out / "regions.png", args.method)
     if args.json:
         print_json(rows)

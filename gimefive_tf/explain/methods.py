@@ -11,6 +11,7 @@ import warnings
 
 import numpy as np
 
+from gimefive_tf.choices import check_choice
 from gimefive_tf.decision import IN_GRAPH_METHODS, cam, probabilities, targets_of, views
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.base import CamExplainer, Explainer, target_ids
@@ -210,9 +211,7 @@ def make_explainer(model, method=DEFAULT_METHOD, layer=None, batch_size=64, mirr
     """An Explainer for `method` (one of METHODS) bound to a private clone of `model`.
     mirror: explain the face pipeline's mirror-averaged decision (`gimefive_tf.decision`; CAM
     methods only: the pixel methods explain one view)."""
-    if method not in METHODS:
-        raise GiMeFiveError(f"method={method!r} is not allowed; choose one of "
-                            f"{', '.join(METHODS)}")
+    check_choice("method", method, METHODS)
     cam_method = issubclass(METHODS[method], CamExplainer)
     if layer is not None and not cam_method:
         raise GiMeFiveError(f"{method} works on input pixels; it takes no layer")

@@ -32,7 +32,9 @@ def write_calibration(path, calibration, about):
     """Store the calibration as JSON (with `about`: data, model, counts) at `path`."""
     entries = {name: {**entry, "framing": dataclasses.asdict(entry["framing"])}
                for name, entry in calibration.items()}
-    pathlib.Path(path).write_text(json.dumps({**about, "detectors": entries}, indent=2) + "\n")
+    from gimefive_tf.outputs import write_text
+
+    write_text(path, json.dumps({**about, "detectors": entries}, indent=2) + "\n")
 
 
 def find_calibration(model_path=None):

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.choices import check_choice
 from gimefive_tf.faces.boxes import iou, moved
 from gimefive_tf.faces.calibration import find_calibration
 from gimefive_tf.faces.detectors import DEFAULT_DETECTOR, check_detector
@@ -25,9 +25,8 @@ class FaceCropper:
     def __init__(self, detector=DEFAULT_DETECTOR, framing=None, model_path=None, size=64,
                  max_side=SEARCH_SIDE, turned=True):
         self.detector = check_detector(detector)
-        if framing is not None and framing not in FRAMINGS:
-            raise GiMeFiveError(f"framing={framing!r} is not allowed; choose one of "
-                                f"{', '.join(FRAMINGS)}")
+        if framing is not None:
+            check_choice("framing", framing, FRAMINGS)
         self.size, self.max_side, self.turned = int(size), max_side, bool(turned)
         _, calibration = find_calibration(model_path)
         entry = calibration.get(detector, {})

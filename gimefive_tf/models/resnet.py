@@ -2,7 +2,7 @@
 
 import keras
 
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.choices import check_choice
 from gimefive_tf.labels import NUM_CLASSES
 from gimefive_tf.layers import ConvBlock, Preprocess, ResidualBlock
 
@@ -12,8 +12,7 @@ STAGE_WIDTHS = (64, 128, 256, 512)
 
 def build_resnet(depth=18, num_classes=NUM_CLASSES, input_size=64, name=None):
     """7x7/2 stem conv (no bias) + BN + ReLU, 3x3/2 max pool, basic-block stages, GAP, logits."""
-    if depth not in BLOCKS_PER_STAGE:
-        raise GiMeFiveError(f"depth={depth!r} is not allowed; choose one of 18, 34")
+    check_choice("depth", depth, tuple(BLOCKS_PER_STAGE))
     inputs = keras.Input((input_size, input_size, 3), name="pixels")
     x = Preprocess(name="preprocess")(inputs)
     x = ConvBlock(64, kernel_size=7, strides=2, pooling=None, use_bias=False, name="stem_conv")(x)

@@ -14,7 +14,6 @@ them, so slow requests do not stall the others.
 import asyncio
 import base64
 import datetime
-import io
 import json
 import pathlib
 import sys

@@ -229,17 +229,17 @@ def swap_in_average(model):
 def evaluate_logits(model, dataset, label_smoothing=0.0):
     """(mean cross-entropy, accuracy) of a logits model on (images, int labels) batches, without
     compiling it (so saved inference models carry no optimizer)."""
+    import keras
     import numpy as np
     from keras import ops
 
+    # the training loss itself, per image (compile_for_training's)
+    loss = keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=label_smoothing,
+                                                reduction=None)
     losses, correct, count = [], 0, 0
     for images, labels in dataset:
         logits = model(images, training=False)
-        num_classes = logits.shape[-1]
-        targets = ops.one_hot(labels, num_classes) * (1 - label_smoothing) \
-            + label_smoothing / num_classes
-        log_probs = ops.log_softmax(logits, axis=-1)
-        losses.append(ops.convert_to_numpy(-ops.sum(targets * log_probs, axis=-1)))
+        losses.append(ops.convert_to_numpy(loss(ops.one_hot(labels, logits.shape[-1]), logits)))
         correct += int(np.sum(ops.convert_to_numpy(ops.argmax(logits, -1)) == np.asarray(labels)))
         count += len(labels)
     return float(np.concatenate(losses).mean()), correct / count

@@ -15,6 +15,7 @@ import time
 import keras_tuner
 import yaml
 
+from gimefive_tf.outputs import write_text
 from gimefive_tf.tuning.space import HYPERPARAMETERS, ORACLE_NAMES
 
 ORACLES = dict(zip(ORACLE_NAMES, (keras_tuner.GridSearch, keras_tuner.RandomSearch,
@@ -40,7 +41,7 @@ class TrialRecorder:
                   "epochs_run": getattr(self.hypermodel, "epochs_run", None)}
         folder = pathlib.Path(self.results_dir) / "workers"
         folder.mkdir(parents=True, exist_ok=True)
-        _atomic_json(folder / f"{trial.trial_id}.json", record)
+        write_text(folder / f"{trial.trial_id}.json", json.dumps(record))
         rows = write_trials_csv(self.results_dir)
         if self.trial_bar is not None:
             scores = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]
@@ -98,11 +99,11 @@ def _typed(name, value):
 def write_trials_csv(out):
     import pandas as pd
 
+    from gimefive_tf.outputs import atomic_path
+
     rows = read_trials(out)
-    path = pathlib.Path(out) / "trials.csv"
-    tmp = path.with_name(f".trials.{os.getpid()}.csv")
-    pd.DataFrame(rows, columns=TRIAL_COLUMNS).to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    with atomic_path(pathlib.Path(out) / "trials.csv") as temporary:
+        pd.DataFrame(rows, columns=TRIAL_COLUMNS).to_csv(temporary, index=False)
     return rows
 
 
@@ -136,12 +137,6 @@ def plot_trials(rows, space, path=None):
     return finish_figure(figure, path, dpi=90)
 
 
-def _atomic_json(path, data):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data))
-    os.replace(tmp, path)
-
-
 def save_best(tuner, out):
     """best.keras and best_hyperparameters.yaml of the best finished trial."""
     from gimefive_tf.training import save_model_atomically
@@ -150,8 +145,8 @@ def save_best(tuner, out):
     if not best_hp:
         return None
     values = {k: _typed(k, v) for k, v in best_hp[0].values.items() if k in HYPERPARAMETERS}
-    (pathlib.Path(out) / "best_hyperparameters.yaml").write_text(
-        yaml.safe_dump(values, sort_keys=False))
+    write_text(pathlib.Path(out) / "best_hyperparameters.yaml",
+               yaml.safe_dump(values, sort_keys=False))
     import warnings
 
     with warnings.catch_warnings():  # trial checkpoints hold weights, not optimizer state

@@ -19,6 +19,7 @@ import time
 
 import numpy as np
 
+from gimefive_tf.data.frames import iter_frames
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import finish_figure
 from gimefive_tf.faces import FaceTracker, is_duplicate
@@ -146,19 +147,16 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
     table = csv.writer(handle) if handle else None
     if table:
         table.writerow(CSV_HEADER)
-    rows, frame_index, interrupted, results = [], 0, False, []
+    rows, read, interrupted, results = [], 0, False, []
     stop = _StopBetweenFrames()
     started = time.perf_counter()
-    try:
-        while max_frames is None or frame_index < max_frames:
-            if stop.requested:
-                interrupted = True
-                break
-            ok, frame = capture.read()
-            if not ok:
+    try:  # every frame is written; every `every`-th one is analysed
+        for frame_index, rgb in iter_frames(capture):
+            if stop.requested or (max_frames is not None and frame_index >= max_frames):
+                interrupted = stop.requested
                 break
             if frame_index % every == 0:
-                results = analyzer(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+                results = analyzer(rgb)
                 for face_id, box, probs, _, _, carried in results:
                     row = {"frame": frame_index, "time_s": round(frame_index / fps, 3),
                            "face_id": face_id, "x": box.x, "y": box.y, "w": box.w, "h": box.h,
@@ -169,6 +167,7 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
                     if table:
                         table.writerow([row[key] for key in CSV_HEADER])
             if writer is not None or show:
+                frame = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
                 draw(frame, results)
             if writer is not None:
                 writer.write(frame)
@@ -176,7 +175,7 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
                 cv2.imshow("gimefive", frame)
                 if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                     break
-            frame_index += 1
+            read = frame_index + 1
             if progress_bar is not None:
                 progress_bar.update(1)
     except KeyboardInterrupt:
@@ -191,7 +190,7 @@ def annotate(capture, analyzer, writer_path=None, csv_path=None, every=1, show=F
         if show:
             cv2.destroyAllWindows()
     elapsed = time.perf_counter() - started
-    return rows, frame_index, interrupted, frame_index / elapsed if elapsed else 0.0
+    return rows, read, interrupted, read / elapsed if elapsed else 0.0
 
 
 class _StopBetweenFrames:
