@@ -9,6 +9,7 @@ import threading
 
 import numpy as np
 
+from gimefive_tf.choices import check_choice
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces.boxes import Box, iou, moved
 from gimefive_tf.faces.framing import crop_square
@@ -194,10 +195,7 @@ def load_blazeface(kind=BlazeFace):
 
 
 def check_detector(detector):
-    if detector not in DETECTORS:
-        raise GiMeFiveError(f"detector={detector!r} is not allowed; choose one of "
-                            f"{', '.join(DETECTORS)}")
-    return detector
+    return check_choice("detector", detector, DETECTORS)
 
 
 def mtcnn_faces(image, min_score=MTCNN_MIN_SCORE):
@@ -224,11 +222,12 @@ def confirmed(image, box):
                for grow in SECOND_OPINION_VIEWS)
 
 
-def onet_agrees(image, box, min_score=0.5):
-    """MTCNN's last network (ONet), shown the box and the box grown by 20% at its 48x48 input
-    (cut as MTCNN cuts its own proposals), calls one of them a face: a quick veto on a fairly
-    sure BlazeFace box (a logo is not; 220 of 221 such boxes on pasted faces are). The package
-    runs its stages privately, hence `_model`."""
+def onet_score(image, box):
+    """How sure MTCNN's last network (ONet) is that `box` holds a face, shown the box and the
+    box grown by 20% at its 48x48 input (cut as MTCNN cuts its own proposals; the surer of the
+    two; 0 when the box lies off the picture): a quick veto on a fairly sure BlazeFace box (a
+    logo is no face; 220 of 221 such boxes on pasted faces are). The package runs its stages
+    privately, hence `_model`."""
     import tensorflow as tf
 
     height, width = image.shape[:2]
@@ -237,7 +236,7 @@ def onet_agrees(image, box, min_score=0.5):
     x0, y0 = int(max(0, cx - reach)), int(max(0, cy - reach))
     x1, y1 = int(min(width, cx + reach + 1)), int(min(height, cy + reach + 1))
     if x1 - x0 < 2 or y1 - y0 < 2:
-        return False  # the box lies off the picture
+        return 0.0  # the box lies off the picture
     region = np.ascontiguousarray(image[y0:y1, x0:x1], np.float32)
 
     def inside(value, start, full, part):  # MTCNN's corner on the whole picture -> the region
@@ -251,7 +250,7 @@ def onet_agrees(image, box, min_score=0.5):
     pixels = (tf.constant(region[None]) - 127.5) / 128  # MTCNN's normalization
     patches = tf.image.crop_and_resize(pixels, corners, [0, 0], (48, 48))
     _, _, scores = _mtcnn().stages[2]._model(patches)
-    return bool(np.asarray(scores)[:, 1].max() >= min_score)
+    return float(np.asarray(scores)[:, 1].max())
 
 
 def second_opinion(image, box, grow=2.0, face_side=72):

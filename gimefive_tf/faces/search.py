@@ -3,7 +3,9 @@ upright and, when nothing is found upright, turned by quarter turns.
 
 The default (blazeface) takes a BlazeFace box on its own word from BLAZEFACE_SURE_SCORE; a
 fairly sure one (from BLAZEFACE_MIN_SCORE) when MTCNN's last network, shown the box, calls
-it a face too (a logo it does not); a borderline box (from BLAZEFACE_CANDIDATE_SCORE) only
+it a face too (a logo it does not), a less sure one (from BLAZEFACE_ONET_SCORE) when that
+network is sure of it (ONET_SURE_SCORE: a face in shadow, blurred or lit from one side, but
+not a patch of leaves); any box from BLAZEFACE_CANDIDATE_SCORE
 when MTCNN, shown that spot at the scale it likes, sees a face there with its eyes where the
 box has them; then MediaPipe's full-range BlazeFace looks at the whole picture once, on a
 black margin so that a face cut by the picture's edge has room around it, and its new boxes
@@ -21,14 +23,17 @@ import numpy as np
 from gimefive_tf.faces.boxes import Box, iou, moved
 from gimefive_tf.faces.detectors import (DEFAULT_DETECTOR, BlazeFaceFullRange, check_detector,
                                          confirmed, haar_faces, load_blazeface, mtcnn_faces,
-                                         mtcnn_runs, onet_agrees)
+                                         mtcnn_runs, onet_score)
 from gimefive_tf.faces.framing import crop_square
 from gimefive_tf.faces.suppression import is_duplicate, suppress_duplicates
 
 SEARCH_SIDE = 1024  # photos are searched at most this large: the pyramid's views are relative
 VIDEO_DETECTION_SIDE = 640  # video frames are searched at most this large
 BLAZEFACE_SURE_SCORE = 0.9  # a BlazeFace box this sure is a face on its own word
-BLAZEFACE_MIN_SCORE = 0.7  # from this, a face when MTCNN's last network agrees
+BLAZEFACE_MIN_SCORE = 0.7  # from this, a face when MTCNN's last network agrees; a quick look
+#                            (a turned view) starts and a search without TensorFlow stops here
+BLAZEFACE_ONET_SCORE = 0.5  # from this, a face when that network is sure (ONET_SURE_SCORE)
+ONET_MIN_SCORE, ONET_SURE_SCORE = 0.5, 0.9
 BLAZEFACE_CANDIDATE_SCORE = 0.3  # from this, a face when MTCNN confirms it, eyes and all
 FULL_RANGE_CANDIDATE_SCORE = 0.3  # full-range boxes from this score get a second opinion
 FULL_RANGE_MARGIN = 0.125  # its look has this much black around the picture: faces cut by the
@@ -108,22 +113,19 @@ def _search(image, detector, min_score, trusted, whole_view_only, thorough, turn
 
 def _blazeface_search(image, trusted, thorough, turned, quick=False):
     """The default search, surest first, each box skipped when it is a face already kept: sure
-    boxes, fairly sure ones ONet agrees with, borderline ones MTCNN confirms; then the
-    full-range look, its new boxes confirmed likewise. turned: each face BlazeFace is not sure
-    of, or whose eyes lie on their side, is also asked which way up it is (BlazeFace and MTCNN
-    both half-see a face upside down or on its side as upright). quick: fairly sure boxes only
-    (a turned view of a picture with no face upright: a phone picture stored sideways shows its
-    face clearly, and a face-free picture should not pay three full searches)."""
+    boxes, fairly sure ones ONet agrees with, the others MTCNN confirms; then the full-range
+    look, its new boxes confirmed likewise. turned: each face BlazeFace is not sure of, or
+    whose eyes lie on their side, is also asked which way up it is (BlazeFace and MTCNN both
+    half-see a face upside down or on its side as upright). quick: from BLAZEFACE_MIN_SCORE,
+    ONet's word only (a turned view of a picture with no face upright: a phone picture stored
+    sideways shows its face clearly, and a face-free picture should not pay three full
+    searches)."""
     faces = []
     lowest = BLAZEFACE_MIN_SCORE if quick else BLAZEFACE_CANDIDATE_SCORE
     for box in load_blazeface()(image, lowest):  # surest first
         if is_duplicate(box, faces):
             continue
-        if (box.score >= BLAZEFACE_SURE_SCORE
-                or (box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3
-                                                         for known in trusted))
-                or (box.score >= BLAZEFACE_MIN_SCORE and onet_agrees(image, box))
-                or (box.score < BLAZEFACE_MIN_SCORE and confirmed(image, box))):
+        if _is_face(image, box, trusted, quick):
             faces.append(box)
     if thorough:
         for box in load_blazeface(BlazeFaceFullRange)(image, FULL_RANGE_CANDIDATE_SCORE,
@@ -134,6 +136,19 @@ def _blazeface_search(image, trusted, thorough, turned, quick=False):
         return faces
     return [which_way_up(image, box) if box.score < BLAZEFACE_SURE_SCORE or abs(roll(box)) > 45
             else box for box in faces]  # BlazeFace is never this sure of a face turned over
+
+
+def _is_face(image, box, trusted, quick):
+    """Whether a BlazeFace box is a face: sure; near a face of the last frame; fairly sure and
+    ONet agrees, or less sure and ONet is sure; else (not `quick`) MTCNN confirms it."""
+    if box.score >= BLAZEFACE_SURE_SCORE or (
+            box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3 for known in trusted)):
+        return True
+    if box.score >= BLAZEFACE_ONET_SCORE:
+        onet = onet_score(image, box)
+        if onet >= (ONET_MIN_SCORE if box.score >= BLAZEFACE_MIN_SCORE else ONET_SURE_SCORE):
+            return True
+    return not quick and confirmed(image, box)
 
 
 def which_way_up(image, box, grow=2.0, min_score=0.8, margin=0.15):
