@@ -37,7 +37,10 @@ ANGLES = (15, -15, 30, -30, 45, -45)
 
 def read_photos(folder):
     """[(file, RGB uint8, faces, max_faces)] of the photos that faces.csv lists."""
-    from gimefive_tf.pictures import read_picture
+    try:
+        from gimefive_tf.pictures import read_picture
+    except ImportError:  # a checkout from before gimefive_tf.pictures (--before)
+        from gimefive_tf.analyze import read_image as read_picture
 
     with open(pathlib.Path(folder) / "faces.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
