@@ -68,19 +68,29 @@ def plan(budget, limit=None):
 # ---------------------------------------------------------------- the worker (one model) ---
 
 def import_model_code():
-    """Import the model builder and augmentation without gimefive_tf/__init__ (which loads
-    TensorFlow): stub the packages so only the backend-free modules are read."""
+    """Import the model builder, augmentation and training recipe without the package
+    __init__ files (which load TensorFlow): stub the packages so only the backend-free modules
+    are read. The recipe (config, compile, distillation targets, the mirror-averaged decision)
+    is gimefive_tf.training's and gimefive_tf.inference's, as on the CPU."""
     import types
 
     for name, folder in (("gimefive_tf", ""), ("gimefive_tf.models", "models"),
-                         ("gimefive_tf.data", "data")):
+                         ("gimefive_tf.data", "data"), ("gimefive_tf.training", "training")):
         module = types.ModuleType(name)
         module.__path__ = [os.path.join(REPO, "gimefive_tf", folder)]
         sys.modules[name] = module
     from gimefive_tf.data.augment import AugmentConfig, image_augmentation, with_augmentation
+    from gimefive_tf.inference import Predictor
     from gimefive_tf.models.gimefive import build_gimefive
+    from gimefive_tf.training.config import TrainConfig
+    from gimefive_tf.training.recipe import compile_for_training
+    from gimefive_tf.training.teachers import distillation_targets
 
-    return build_gimefive, AugmentConfig, image_augmentation, with_augmentation
+    return types.SimpleNamespace(
+        build_gimefive=build_gimefive, AugmentConfig=AugmentConfig,
+        image_augmentation=image_augmentation, with_augmentation=with_augmentation,
+        Predictor=Predictor, TrainConfig=TrainConfig, compile_for_training=compile_for_training,
+        distillation_targets=distillation_targets)
 
 
 def load_pack(path, limit=None):
@@ -109,16 +119,23 @@ def load_pack(path, limit=None):
 def run_job(job):
     import keras
 
-    build_gimefive, AugmentConfig, image_augmentation, with_augmentation = import_model_code()
+    code = import_model_code()
     check_accelerator(keras.config.backend(), job["allow_cpu"])
     keras.utils.set_random_seed(job["seed"])
     work = job["work"]
     x_train, y_train, x_val, y_val = load_pack(os.path.join(job["data_dir"],
                                                             job["data"] + ".npz"), job["limit"])
-    model = build_gimefive()
+    model = code.build_gimefive()
     trainable = sum(int(np.prod(weight.shape)) for weight in model.trainable_weights)
     if trainable != PARAMETERS:
         raise SystemExit(f"model has {trainable} trainable parameters, not {PARAMETERS}")
+    # the run's recipe as a TrainConfig: SGD at the job's rate (the deadline callback below
+    # anneals it by the clock), Keras' label-smoothed cross-entropy, the distillation blend
+    config = code.TrainConfig(data=job["data"], batch_size=job["batch"], optimizer="sgd",
+                              learning_rate=job["lr"], momentum=job["momentum"],
+                              weight_decay=job["weight_decay"],
+                              label_smoothing=job["label_smoothing"], augment=job["augment"],
+                              teacher_weight=job.get("teacher_weight", 0.5), seed=job["seed"])
     targets = np.eye(6, dtype="float32")[y_train]
     if job.get("distill_from"):
         best = max(job["distill_from"], key=lambda name: read_json(work, name)["val_accuracy"])
@@ -126,36 +143,32 @@ def run_job(job):
         job["init_from"] = best
         taught = np.mean([np.load(os.path.join(work, name + ".train_probs.npy"))
                           for name in job["distill_from"]], axis=0)
-        targets = (1 - job["teacher_weight"]) * targets + job["teacher_weight"] * taught
-    augmentation = image_augmentation(AugmentConfig(**job["augment"]), 64, seed=job["seed"])
+        targets = code.distillation_targets(y_train, taught, config.teacher_weight)
+    augmentation = code.image_augmentation(code.AugmentConfig(**config.augment), 64,
+                                           seed=config.seed)
     jax = keras.config.backend() == "jax"
     for layer in augmentation.layers:
         layer.supports_jit = jax  # see jit_compile below
-    training = with_augmentation(model, augmentation)
-    training.compile(
-        optimizer=keras.optimizers.SGD(job["lr"], momentum=job["momentum"],
-                                       weight_decay=job["weight_decay"]),
-        loss=keras.losses.CategoricalCrossentropy(from_logits=True,
-                                                  label_smoothing=job["label_smoothing"]),
-        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
-        # RandomRotation and RandomTranslation say supports_jit=False (for TensorFlow), which
-        # makes "auto" run every step op by op: on the GPU 0.4 s a step, the chip 1% busy.
-        # Their JAX code is plain jnp (map_coordinates), so the step is compiled whole.
-        jit_compile=jax)
+    training = code.with_augmentation(model, augmentation)
+    # RandomRotation and RandomTranslation say supports_jit=False (for TensorFlow), which
+    # makes "auto" run every step op by op: on the GPU 0.4 s a step, the chip 1% busy.
+    # Their JAX code is plain jnp (map_coordinates), so the step is compiled whole.
+    code.compile_for_training(training, config, steps_per_epoch=None, jit_compile=jax)
     path = os.path.join(work, job["name"])
     keeper = best_epoch_callback(model, path, job, jit=training.jit_compile)
     training.fit(x_train, targets, batch_size=job["batch"], epochs=100_000, shuffle=True,
                  validation_data=(x_val, np.eye(6, dtype="float32")[y_val]),
                  callbacks=[keeper], verbose=0)
     set_weights(model, np.load(path + ".npz"))
-    val_probs = mirrored_probabilities(model, x_val)
+    # the crops alone, and the face pipeline's mirror-averaged decision (gimefive_tf.decision)
+    val_probs = np.stack([code.Predictor(model, mirror=mirror)(x_val) for mirror in (False, True)])
     np.save(path + ".val_probs.npy", val_probs)
     if job.get("predict_train"):
-        np.save(path + ".train_probs.npy", mirrored_probabilities(model, x_train).mean(0))
+        np.save(path + ".train_probs.npy", code.Predictor(model, mirror=True)(x_train))
     write_json(path + ".json", {
         **keeper.record(), "final": True,
         "val_accuracy": float(np.mean(val_probs[0].argmax(1) == y_val)),
-        "val_accuracy_mirrored": float(np.mean(val_probs.mean(0).argmax(1) == y_val)),
+        "val_accuracy_mirrored": float(np.mean(val_probs[1].argmax(1) == y_val)),
         "train_images": len(x_train), "val_images": len(x_val), "val_labels": y_val.tolist()})
 
 
@@ -244,17 +257,6 @@ def set_weights(model, archive):
     if [name.split("|", 1)[1] for name in names] != [v.path for v in model.weights]:
         raise SystemExit("weight file does not match the model's variables")
     model.set_weights([archive[name] for name in names])
-
-
-def mirrored_probabilities(model, images):
-    """Softmax of the model on the images and on their mirror images: shape (2, N, 6)."""
-    import keras
-
-    outputs = []
-    for batch in (images, images[:, :, ::-1]):
-        logits = model.predict(batch, batch_size=512, verbose=0)
-        outputs.append(np.asarray(keras.ops.softmax(logits)))
-    return np.stack(outputs)
 
 
 # ---------------------------------------------------------- the orchestrator (all of them) ---

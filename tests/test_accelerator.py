@@ -54,9 +54,14 @@ def test_pack_holds_the_model_cards_validation_split(rafdb_pack, datasets_dir):
 
 
 def test_model_code_loads_without_the_tensorflow_parts_of_the_package():
+    """The model, augmentation and the training recipe (TrainConfig, compile_for_training,
+    distillation targets, the mirror-averaged Predictor) load and run on JAX without
+    TensorFlow."""
     pytest.importorskip("jax")
     code = ("import sys; sys.path.insert(0, 'accelerator'); import train_on_gpu as t; "
-            "build = t.import_model_code()[0]; m = build(); "
+            "code = t.import_model_code(); m = code.build_gimefive(); "
+            "code.compile_for_training(m, code.TrainConfig(data='x'), None); "
+            "code.Predictor(m, mirror=True)(__import__('numpy').zeros((2, 64, 64, 3))); "
             "print(sum(int(w.numpy().size) for w in m.trainable_weights)); "
             "print(sorted(n for n in sys.modules if n.startswith('gimefive_tf'))); "
             "print('tensorflow' in sys.modules)")

@@ -3,13 +3,12 @@ upright and, when nothing is found upright, turned by quarter turns.
 
 The default (blazeface) takes a BlazeFace box on its own word from BLAZEFACE_SURE_SCORE; a
 fairly sure one (from BLAZEFACE_MIN_SCORE) when MTCNN's last network, shown the box, calls
-it a face too (a logo it does not), a less sure one (from BLAZEFACE_ONET_SCORE) when that
+it a face too (a logo it does not); a less sure one (from BLAZEFACE_ONET_SCORE) when that
 network is sure of it (ONET_SURE_SCORE: a face in shadow, blurred or lit from one side, but
-not a patch of leaves); any box from BLAZEFACE_CANDIDATE_SCORE
-when MTCNN, shown that spot at the scale it likes, sees a face there with its eyes where the
-box has them; then MediaPipe's full-range BlazeFace looks at the whole picture once, on a
-black margin so that a face cut by the picture's edge has room around it, and its new boxes
-are kept on the same condition.
+not a patch of leaves), or else from BLAZEFACE_CANDIDATE_SCORE when MTCNN, shown that spot at
+the scale it likes, sees a face there with its eyes where the box has them; then MediaPipe's
+full-range BlazeFace looks at the whole picture once, on a black margin so that a face cut by
+the picture's edge has room around it, and its new boxes are kept on the same condition.
 Surest first, a box that is a face already kept seen again (a forehead, a chin with a hand, an
 ear: see `suppression`) is dropped before anyone is asked about it; a face with less than half
 its box inside the picture is not reported (there is too little of it to read). Every face
@@ -113,8 +112,8 @@ def _search(image, detector, min_score, trusted, whole_view_only, thorough, turn
 
 def _blazeface_search(image, trusted, thorough, turned, quick=False):
     """The default search, surest first, each box skipped when it is a face already kept: sure
-    boxes, fairly sure ones ONet agrees with, the others MTCNN confirms; then the full-range
-    look, its new boxes confirmed likewise. turned: each face BlazeFace is not sure of, or
+    boxes, fairly sure ones ONet agrees with, less sure ones ONet is sure of or MTCNN confirms
+    (`_is_face`); then the full-range look, its new boxes confirmed likewise. turned: each face BlazeFace is not sure of, or
     whose eyes lie on their side, is also asked which way up it is (BlazeFace and MTCNN both
     half-see a face upside down or on its side as upright). quick: from BLAZEFACE_MIN_SCORE,
     ONet's word only (a turned view of a picture with no face upright: a phone picture stored
@@ -140,14 +139,15 @@ def _blazeface_search(image, trusted, thorough, turned, quick=False):
 
 def _is_face(image, box, trusted, quick):
     """Whether a BlazeFace box is a face: sure; near a face of the last frame; fairly sure and
-    ONet agrees, or less sure and ONet is sure; else (not `quick`) MTCNN confirms it."""
+    ONet agrees (ONet's word is final there); less sure and ONet is sure; else (not `quick`)
+    MTCNN confirms it."""
     if box.score >= BLAZEFACE_SURE_SCORE or (
             box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3 for known in trusted)):
         return True
-    if box.score >= BLAZEFACE_ONET_SCORE:
-        onet = onet_score(image, box)
-        if onet >= (ONET_MIN_SCORE if box.score >= BLAZEFACE_MIN_SCORE else ONET_SURE_SCORE):
-            return True
+    if box.score >= BLAZEFACE_MIN_SCORE:
+        return onet_score(image, box) >= ONET_MIN_SCORE
+    if box.score >= BLAZEFACE_ONET_SCORE and onet_score(image, box) >= ONET_SURE_SCORE:
+        return True
     return not quick and confirmed(image, box)
 
 

@@ -88,8 +88,9 @@ def make_optimizer(config, steps_per_epoch):
     return keras.optimizers.AdamW(learning_rate, weight_decay=config.weight_decay, **average)
 
 
-def compile_for_training(model, config, steps_per_epoch):
-    """Compile with the run's optimizer and a cross-entropy on one-hot labels (smoothing-ready)."""
+def compile_for_training(model, config, steps_per_epoch, jit_compile="auto"):
+    """Compile with the run's optimizer and a cross-entropy on one-hot labels (smoothing-ready),
+    Keras' own. jit_compile: Keras' (the accelerator compiles the whole step on JAX)."""
     import keras
 
     model.compile(
@@ -97,6 +98,7 @@ def compile_for_training(model, config, steps_per_epoch):
         loss=keras.losses.CategoricalCrossentropy(from_logits=True,
                                                   label_smoothing=config.label_smoothing),
         metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+        jit_compile=jit_compile,
     )
     return model
 
