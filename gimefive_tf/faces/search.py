@@ -113,12 +113,12 @@ def _search(image, detector, min_score, trusted, whole_view_only, thorough, turn
 def _blazeface_search(image, trusted, thorough, turned, quick=False):
     """The default search, surest first, each box skipped when it is a face already kept: sure
     boxes, fairly sure ones ONet agrees with, less sure ones ONet is sure of or MTCNN confirms
-    (`_is_face`); then the full-range look, its new boxes confirmed likewise. turned: each face BlazeFace is not sure of, or
-    whose eyes lie on their side, is also asked which way up it is (BlazeFace and MTCNN both
-    half-see a face upside down or on its side as upright). quick: from BLAZEFACE_MIN_SCORE,
-    ONet's word only (a turned view of a picture with no face upright: a phone picture stored
-    sideways shows its face clearly, and a face-free picture should not pay three full
-    searches)."""
+    (`_is_face`); then the full-range look, its new boxes confirmed likewise. turned: each face
+    BlazeFace is not sure of, or whose eyes lie on their side, is also asked which way up it is
+    (BlazeFace and MTCNN both half-see a face upside down or on its side as upright). quick:
+    from BLAZEFACE_MIN_SCORE, ONet's word only (a turned view of a picture with no face
+    upright: a phone picture stored sideways shows its face clearly, and a face-free picture
+    should not pay three full searches)."""
     faces = []
     lowest = BLAZEFACE_MIN_SCORE if quick else BLAZEFACE_CANDIDATE_SCORE
     for box in load_blazeface()(image, lowest):  # surest first
