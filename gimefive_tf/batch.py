@@ -182,30 +182,29 @@ class FindFaces:
 @functools.lru_cache(maxsize=4)
 def load_classifier(model, crop, batch_size):
     """The FacePipeline that classifies crops: a `.keras` model or shipped name in process, or
-    an export's savedmodel/<name>/ folder through its predict_pixels signature; cached, so a
-    pipeline run in this process reuses the model checked at launch."""
+    an export's savedmodel/<name>/ folder through its predict_mirrored signature (faces cut
+    from pictures) or predict_pixels (crops); cached, so a pipeline run in this process reuses
+    the model checked at launch."""
     from gimefive_tf.analyze import FacePipeline
 
     if not pathlib.Path(model).expanduser().is_dir():
         return FacePipeline(model, crop=crop, batch_size=batch_size)
     from gimefive_tf.serve.servable import Servable
 
-    from gimefive_tf.export import crop_signature
+    from gimefive_tf.export import crop_signature, mirrored
 
     servable = Servable.from_savedmodel(pathlib.Path(model).expanduser())
     signatures = servable.versions[servable.latest]
     if crop_signature(False, False) not in signatures:
         raise GiMeFiveError(f"{model} has no predict_pixels signature; pass a savedmodel/<name>/ "
                             "folder written by python -m gimefive_tf.export")
-    # an export from before the mirrored signatures decides on the crop alone
-    mirrored = crop_signature(True, False) in signatures
 
     def classify(crops, mirror):
         predict = signatures[crop_signature(mirror, False)]
         return predict({"pixels": crops})["probabilities"], None, None
 
     return FacePipeline(crop=crop, batch_size=batch_size, size=servable.image_size,
-                        classifier=classify, mirror=None if mirrored else False)
+                        classifier=classify, mirror=None if mirrored(signatures) else False)
 
 
 class Classifier:
@@ -221,8 +220,9 @@ class Classifier:
 
 
 def classify_crops(classifier, crops, inference_args=None, model_id=None):
-    """TFModelHandlerTensor's inference_fn: one forward pass (with the mirror view for faces cut
-    from pictures, as FacePipeline decides) for a batch of crops."""
+    """TFModelHandlerTensor's inference_fn: one forward pass for a batch of crops, decided as
+    the FacePipeline decides (`gimefive_tf.decision`: with the mirror view for faces cut from
+    pictures, unless an old export has no mirrored signature)."""
     from apache_beam.ml.inference.base import PredictionResult
 
     probabilities = classifier.pipeline.classify(np.stack(crops))[0]
@@ -500,7 +500,12 @@ def main(argv=None):
         face_model = args.model  # a name each worker resolves in its own installed package
     else:
         face_model = str(model_file(args.model))
-    size = load_classifier(args.model, args.crop, args.batch_size).size  # a bad model: now
+    classifier = load_classifier(args.model, args.crop, args.batch_size)  # a bad model: now
+    size = classifier.size
+    if args.crop != "none" and classifier.mirror is False:
+        from gimefive_tf.export import MIRRORLESS_EXPORT
+
+        print(f"note: {MIRRORLESS_EXPORT.format(name=args.model)}", file=sys.stderr)
     claim_output(args.out, args.overwrite)
 
     import apache_beam as beam

@@ -2,7 +2,7 @@
 reader (datasets, `predict`, `scores`, `explain`, frames), the server and `batch`.
 
 TensorFlow decodes JPEG, PNG, BMP, GIF (the first frame) and WebP, also inside a tf.data
-pipeline or a SavedModel; TIFF and a phone's MPO JPEGs are read through Pillow. Every decoded
+pipeline or a SavedModel; TIFF, PPM/PGM and a phone's MPO JPEGs are read through Pillow. Every decoded
 picture is shown as a viewer shows it: a camera's EXIF orientation applied.
 """
 
@@ -15,12 +15,14 @@ from gimefive_tf.errors import GiMeFiveError
 
 # Pillow's name of each format -> the file name endings it is found under
 FORMATS = {"JPEG": (".jpg", ".jpeg"), "MPO": (), "PNG": (".png",), "BMP": (".bmp",),
-           "GIF": (".gif",), "WEBP": (".webp",), "TIFF": (".tif", ".tiff")}
+           "GIF": (".gif",), "WEBP": (".webp",), "TIFF": (".tif", ".tiff"),
+           "PPM": (".ppm", ".pgm")}
 EXTENSIONS = tuple(ending for endings in FORMATS.values() for ending in endings)
+_PILLOW_ONLY = ("TIFF", "MPO", "PPM")  # read through Pillow: TensorFlow does not decode them
 # what TensorFlow's own decoder reads (a tf.data pipeline of files, the SavedModel's bytes)
-TENSORFLOW_EXTENSIONS = tuple(e for e in EXTENSIONS if e not in FORMATS["TIFF"])
-NAMES = "JPEG, PNG, BMP, GIF, WebP or TIFF"  # for messages
-_PILLOW_ONLY = ("TIFF", "MPO")
+TENSORFLOW_EXTENSIONS = tuple(e for name, endings in FORMATS.items() if name not in _PILLOW_ONLY
+                              for e in endings)
+NAMES = "JPEG, PNG, BMP, GIF, WebP, TIFF or PPM"  # for messages
 
 
 def is_picture_name(path, extensions=EXTENSIONS):

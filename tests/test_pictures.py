@@ -12,7 +12,7 @@ from gimefive_tf.analyze import demo_image
 from gimefive_tf.pictures import EXTENSIONS, FORMATS, NAMES, decode_picture
 
 SAVED_AS = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".bmp": "BMP", ".gif": "GIF",
-            ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF"}
+            ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF", ".ppm": "PPM", ".pgm": "PPM"}
 
 
 def encoded(picture, extension):
@@ -39,7 +39,7 @@ def test_the_list_covers_every_format_and_the_decoder_reads_each(folder):
     for path in sorted(folder.iterdir()):
         picture = decode_picture(path.read_bytes(), path.name)
         assert picture.shape == astronaut.shape and picture.dtype == np.uint8, path.name
-    for name in ("JPEG", "PNG", "BMP", "GIF", "WebP", "TIFF"):
+    for name in ("JPEG", "PNG", "BMP", "GIF", "WebP", "TIFF", "PPM"):
         assert name in NAMES
 
 

@@ -498,3 +498,25 @@ def test_the_server_and_batch_explain_the_emotion_they_report(mirror_changes_the
     [row] = read_shards(tmp_path / "rows", "rows").to_dict("records")
     assert row["emotion"] == library.emotion
     assert max(abs(float(row[e]) - library.scores[e]) for e in EMOTIONS) <= 1e-4
+
+
+def test_an_export_from_before_the_mirrored_signatures_still_explains_what_it_reports(
+        astronaut, tmp_path):
+    """Served from an export with only the first three signatures, faces are decided on the
+    crop alone, and the map is of that decision."""
+    import keras
+
+    from gimefive_tf.export import mirrored, serving_signatures
+
+    archive = keras.export.ExportArchive()
+    for name, function in serving_signatures(load_model(), None, 64).items():
+        if "mirrored" not in name:
+            archive.add_endpoint(name, function)
+    archive.write_out(str(tmp_path / "gimefive" / "1"), verbose=False)
+    servable = Servable.from_savedmodel(tmp_path / "gimefive")
+    assert not mirrored(servable.versions[1])
+    app = create_app(servable, batching=False, warm_up=False, log=io.StringIO())
+    with TestClient(app) as client:
+        [face] = client.post("/v1/analyze?explain=1", files={
+            "image": ("a.jpg", jpeg(astronaut))}).json()["faces"]
+    assert face["explained"] == face["emotion"] == "happiness"

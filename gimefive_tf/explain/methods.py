@@ -29,7 +29,7 @@ class VisCam(CamExplainer):
 
     visualization = None  # "module.Class" in tf_keras_vis
     options = {}
-    realtime = False  # True (the face pipeline): the traced graph of combine_cam where it can
+    realtime = False  # True (the face pipeline): the traced graph of decision.cam where it can
 
     def __init__(self, model, layer=None, batch_size=64):
         import importlib

@@ -8,7 +8,7 @@ network is sure of it (ONET_SURE_SCORE: a face in shadow, blurred or lit from on
 not a patch of leaves), or else from BLAZEFACE_CANDIDATE_SCORE when MTCNN, shown that spot at
 the scale it likes, sees a face there with its eyes where the box has them; then MediaPipe's
 full-range BlazeFace looks at the whole picture once, on a black margin so that a face cut by
-the picture's edge has room around it, and its new boxes are kept on the same condition.
+the picture's edge has room around it, and its new boxes are kept when MTCNN confirms them.
 Surest first, a box that is a face already kept seen again (a forehead, a chin with a hand, an
 ear: see `suppression`) is dropped before anyone is asked about it; a face with less than half
 its box inside the picture is not reported (there is too little of it to read). Every face

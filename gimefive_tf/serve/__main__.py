@@ -4,6 +4,7 @@ a web page at `/`. Binds 127.0.0.1:8501 unless told otherwise; stops gracefully 
 
 import argparse
 import pathlib
+import sys
 import socket
 
 from gimefive_tf.cli import (
@@ -89,6 +90,10 @@ def main(argv=None):
                      int(args.max_body_mb * 1024 * 1024),
                      calibration_model=pathlib.Path(args.model) if args.model else None,
                      turned=not args.upright_only)
+    from gimefive_tf.export import MIRRORLESS_EXPORT, mirrored
+
+    if not mirrored(servable.versions[servable.latest]):
+        print(f"note: {MIRRORLESS_EXPORT.format(name=servable.source)}", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {servable.name} (versions {', '.join(map(str, sorted(servable.versions)))}, "
           f"batching {'on' if args.batching else 'off'}) at http://{shown}:{args.port}/",

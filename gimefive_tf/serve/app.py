@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError, first_line
-from gimefive_tf.export import crop_signature
+from gimefive_tf.export import crop_signature, mirrored
 from gimefive_tf.serve.servable import RequestError, format_predict, parse_predict
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
@@ -131,13 +131,12 @@ class ModelRunner:
             if batching else None
         # an export from before the mirrored signatures decides on the crop alone, so that its
         # explanation is still of the decision it reports
-        mirrored = {crop_signature(True, explain) for explain in (False, True)} <= \
-            set(servable.versions[servable.latest])
+        self.mirrored = mirrored(servable.versions[servable.latest])
         self.pipelines = {
             explain: FacePipeline(calibration_model, detector, framing,
                                   classifier=self._classifier(explain),
                                   size=servable.image_size, turned=turned,
-                                  mirror=None if mirrored else False)
+                                  mirror=None if self.mirrored else False)
             for explain in (False, True)}
 
     def _run(self, key, arrays):

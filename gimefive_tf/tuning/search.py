@@ -190,7 +190,7 @@ def run_search(data, out="tuning/search", val_data=None, val_split=0.1, limit=No
     from gimefive_tf.tuning.space import SPACES_DIR, load_space, parse_fixed
 
     space = load_space(space or SPACES_DIR / "table4.yaml")
-    fixed = parse_fixed(list(fix), space)
+    fixed = parse_fixed([fix] if isinstance(fix, str) else list(fix), space)
     out = pathlib.Path(out)
     out.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(seed)

@@ -264,7 +264,7 @@ def open_source(source, camera=None):
 
 
 def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=None,
-                   detector=None, framing=None, explain="layercam", smooth=5, search_every=5,
+                   detector=None, framing=None, explain="default", smooth=5, search_every=5,
                    every=1, show=False, max_frames=None, overwrite=False, camera=None,
                    progress=None):
     """Run the video path over a file (`source`) or camera number `camera` and return its
@@ -272,7 +272,7 @@ def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=N
 
     Writes the annotated video `out` (optional), the per-frame CSV (default: beside `out`) and
     the scores-over-time plot (default: beside the CSV); an existing file is refused unless
-    `overwrite`. explain: a CAM method or "none"; smooth: frames each face's scores are
+    `overwrite`. explain: a CAM method, "default" (the library's) or "none"; smooth: frames each face's scores are
     averaged over (frames are averaged over time instead of mirror-averaged); search_every: a
     whole-frame search every K analysed frames, known faces followed near their last place in
     between. progress: cli.progress (a bar over the frames) or None.
@@ -292,6 +292,8 @@ def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=N
         if path:
             claim_file(path, overwrite, option)
     capture, name = open_source(source, camera)
+    if explain == "default":
+        from gimefive_tf.explain.methods import DEFAULT_METHOD as explain
     pipeline = FacePipeline(model, detector or DEFAULT_DETECTOR, framing,
                             explain=None if explain in (None, "none") else explain,
                             batch_size=4, max_side=VIDEO_DETECTION_SIDE,
