@@ -34,11 +34,9 @@ def probabilities(logits, count, mirror):
 
 def decide(model, pixels, mirror=False):
     """Probabilities (N, classes) of `model` on float pixels, mirror-averaged or not."""
-    count = pixels.shape[0]
-    if count is None:
-        import keras
+    import keras
 
-        count = keras.ops.shape(pixels)[0]
+    count = keras.ops.shape(pixels)[0]
     return probabilities(model(views(pixels, mirror), training=False), count, mirror)
 
 

@@ -42,11 +42,10 @@ NEEDS_CALIBRATION = ("tflite-int8 needs real faces to calibrate on: pass --calib
 
 # ------------------------------------------------------------------------------ graph parts
 
-def _outputs(model, pixels, mirror=False, decided=None):
+def _outputs(decided):
+    """The signatures' outputs of a decision: probabilities, label id and label."""
     import tensorflow as tf
 
-    if decided is None:
-        decided = decide(model, tf.cast(pixels, tf.float32), mirror)
     label_id = tf.argmax(decided, axis=-1, output_type=tf.int32)
     label = tf.gather(tf.constant(list(EMOTIONS)), label_id)
     return {"probabilities": decided, "label": label, "label_id": label_id}
@@ -193,14 +192,14 @@ def serving_signatures(model, layer, image_size, method=None):
     def predicting(mirror):
         @tf.function(input_signature=[pixels_spec])
         def predict(pixels):
-            return _outputs(model, pixels, mirror)
+            return _outputs(decide(model, tf.cast(pixels, tf.float32), mirror))
         return predict
 
     def explaining(mirror):
         @tf.function(input_signature=[pixels_spec])
         def explain(pixels):
             decided, heatmap = cam_in_graph(model, pixels, method, layer, mirror)
-            return {**_outputs(model, pixels, decided=decided), "heatmap": heatmap}
+            return {**_outputs(decided), "heatmap": heatmap}
         return explain
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="images")])
@@ -208,7 +207,7 @@ def serving_signatures(model, layer, image_size, method=None):
         pixels = tf.map_fn(lambda b: decode_image(b, image_size), images,
                            fn_output_signature=tf.TensorSpec([image_size, image_size, 3],
                                                              tf.uint8))
-        return _outputs(model, pixels)
+        return _outputs(decide(model, tf.cast(pixels, tf.float32)))
 
     return {"serving_default": serving_default, "predict_pixels": predicting(False),
             "explain": explaining(False), "predict_mirrored": predicting(True),
