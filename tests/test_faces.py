@@ -238,7 +238,7 @@ def test_two_faces_give_two_records_in_python_and_on_the_command_line(datasets_d
     assert sorted(r["box"][0] < 320 for r in records) == [False, True]
     frame = to_frame(records)
     assert list(frame.columns[:7]) == ["input", "face", "x", "y", "w", "h", "emotion"]
-    assert len(frame) == 2 and np.allclose(frame[list(EMOTION_NAMES)].sum(1), 1, atol=1e-3)
+    assert len(frame) == 2 and np.allclose(frame[list(EMOTION_NAMES)].sum(axis=1), 1, atol=1e-3)
     cv2.imwrite(str(tmp_path / "two.png"), picture[..., ::-1])
     assert predict_main([str(tmp_path / "two.png"), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
