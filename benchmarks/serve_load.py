@@ -8,7 +8,13 @@ and prints JSON: requests/s, p50/p99 latency, errors (non-200 answers), dropped 
 (no answer: timeouts, refused connections), rows per model call, and the server's resident
 memory after warm-up, after the run, and its growth. Localhost only; bounded in time.
 
+With --stalled N each setting runs twice in one server: unloaded, then with N hostile
+connections held open all the while (each declares a body, sends a few bytes of it and waits;
+one the server closes is opened again), and reports the clients' p99 against the unloaded run's
+and how the server ended the stalled connections (status, seconds held, any it never closed).
+
     python benchmarks/serve_load.py --clients 50 --seconds 60
+    python benchmarks/serve_load.py --endpoints analyze --clients 20 --seconds 30 --stalled 50
 """
 
 import argparse
@@ -101,6 +107,49 @@ async def clients(url, kind, bodies, count, seconds, timeout):
             "p99_ms": round(float(np.percentile(latencies, 99)), 1) if len(latencies) else None}
 
 
+async def stalled_connections(port, count, stop, hold_limit):
+    """`count` connections that each declare a 100 kB body, send 10 bytes and wait, reopened
+    when the server closes them, until `stop` (a monotonic time). Returns how the server ended
+    them: their statuses, the longest hold, and how many were still open at `stop` after being
+    held longer than `hold_limit` seconds (never closed by the server)."""
+    statuses, held, never_closed = {}, [], 0
+
+    async def slot():
+        nonlocal never_closed
+        while time.monotonic() < stop:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            opened = time.monotonic()
+            writer.write(b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg"
+                         b"\r\nContent-Length: 100000\r\n\r\n\xff\xd8" + b"\0" * 8)
+            await writer.drain()
+            try:
+                answer = await asyncio.wait_for(reader.read(), max(0.01, stop - opened))
+            except asyncio.TimeoutError:  # still open at the end of the run
+                never_closed += time.monotonic() - opened > hold_limit
+                writer.close()
+                return
+            status = answer.split(b" ", 2)[1].decode() if answer else "closed"
+            statuses[status] = statuses.get(status, 0) + 1
+            held.append(time.monotonic() - opened)
+            writer.close()
+
+    await asyncio.gather(*(slot() for _ in range(count)))
+    return {"stalled_connections": count, "stalled_answers": statuses,
+            "stalled_closed": len(held), "stalled_max_held_s": round(max(held), 2) if held
+            else None, "stalled_never_closed": never_closed}
+
+
+async def under_attack(url, kind, bodies, args):
+    """The clients' figures with args.stalled hostile connections held open meanwhile."""
+    port = int(url.rsplit(":", 1)[1])
+    stop = time.monotonic() + args.seconds
+    attack = asyncio.ensure_future(stalled_connections(port, args.stalled, stop + 1,
+                                                       hold_limit=args.body_timeout_s + 2))
+    await asyncio.sleep(0.5)  # the stalled connections are in place before the clients start
+    figures = await clients(url, kind, bodies, args.clients, args.seconds, args.timeout)
+    return {**figures, **await attack}
+
+
 def batch_rows(url):
     import httpx
 
@@ -115,7 +164,8 @@ def run_setting(batching, kind, bodies, args):
     import psutil
 
     port = free_port()
-    command = [sys.executable, "-m", "gimefive_tf.serve", "--port", str(port)]
+    command = [sys.executable, "-m", "gimefive_tf.serve", "--port", str(port),
+               "--body-timeout-s", str(args.body_timeout_s)]
     if not batching:
         command.append("--no-batching")
     server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -133,6 +183,11 @@ def run_setting(batching, kind, bodies, args):
         before = batch_rows(url)
         figures = asyncio.run(clients(url, kind, bodies, args.clients, args.seconds,
                                       args.timeout))
+        if args.stalled:  # the same server again, under attack
+            attacked = asyncio.run(under_attack(url, kind, bodies, args))
+            figures = {"unloaded": figures, "stalled": attacked,
+                       "p99_ratio": round(attacked["p99_ms"] / figures["p99_ms"], 2)
+                       if attacked["p99_ms"] and figures["p99_ms"] else None}
         after = batch_rows(url)
         end_mb = process.memory_info().rss / 2 ** 20
         calls = after[1] - before[1]
@@ -153,11 +208,16 @@ def main(argv=None):
     parser.add_argument("--timeout", type=float, default=60, help="a request without an "
                         "answer after this many seconds counts as dropped (60)")
     parser.add_argument("--endpoints", default="predict,analyze")
+    parser.add_argument("--batching", default="on,off", help="settings to run (on,off)")
+    parser.add_argument("--stalled", type=int, default=0,
+                        help="also run each setting with this many stalled connections (0)")
+    parser.add_argument("--body-timeout-s", type=float, default=5.0,
+                        help="the server's --body-timeout-s (5)")
     args = parser.parse_args(argv)
     face_bodies, photos = payloads(200)
     results = []
     for kind in args.endpoints.split(","):
-        for batching in (True, False):
+        for batching in [setting == "on" for setting in args.batching.split(",")]:
             results.append(run_setting(batching, kind,
                                        face_bodies if kind == "predict" else photos, args))
             print(json.dumps(results[-1]), file=sys.stderr, flush=True)

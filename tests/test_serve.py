@@ -157,6 +157,15 @@ BAD_PREDICTS = [
     ("out of range", json.dumps({"signature_name": "predict_pixels",
                                  "instances": np.full((1, 64, 64, 3), 300).tolist()}).encode(),
      400, "0-255"),
+    ("nested 200,000 deep", b'{"instances": ' + b"[" * 200_000 + b"]" * 200_000 + b"}", 400,
+     "nested too deeply"),
+    ("ragged", json.dumps({"instances": [["a", "b"], ["c"]]}).encode(), 400,
+     "deeper than its shape"),
+    ("strings nested", json.dumps({"instances": [[[[{"b64": "AAAA"}]]]]}).encode(), 400,
+     "deeper than its shape"),
+    ("a value above its depth", json.dumps({"signature_name": "predict_pixels",
+                                            "instances": [[1, [2]]]}).encode(), 400,
+     "nested lists of one shape"),
 ]
 
 
@@ -183,6 +192,21 @@ def test_unknown_models_versions_and_paths_are_404(client):
     assert posted.status_code == 404 and "Specific(gimefive, 7)" in posted.json()["error"]
     assert client.get("/v1/nothing").status_code == 404
     assert "error" in client.get("/v1/nothing").json()
+
+
+def test_a_picture_that_does_not_decode_is_called_so_on_every_route(client, astronaut):
+    truncated = jpeg(astronaut)[:-3000]  # a whole header, half the picture
+    predicted = client.post("/v1/models/gimefive:predict",
+                            json={"instances": [{"b64": b64(jpeg(astronaut))},
+                                                {"b64": b64(truncated)}]})
+    assert predicted.status_code == 400
+    assert predicted.json() == {"error": "instance 1 is not a readable image"}
+    analyzed = client.post("/v1/analyze", content=truncated,
+                           headers={"content-type": "image/jpeg"})
+    assert analyzed.status_code == 400 and "not a readable image" in analyzed.json()["error"]
+    deep = client.post("/v1/analyze", content=b'{"image": ' + b"[" * 200_000 + b"]" * 200_000
+                       + b"}", headers={"content-type": "application/json"})
+    assert deep.status_code == 400 and "nested too deeply" in deep.json()["error"]
 
 
 def test_a_streamed_body_over_the_limit_is_413(client, faces):
@@ -376,10 +400,49 @@ def server(*args):
             process.wait()
 
 
+HOSTILE = [  # (what a client sends and then holds open, the answer's status, its words)
+    (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 20000000\r\n\r\nab", 413,
+     "larger than 10 MB"),
+    (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: 999999999999\r\n\r\n", 413,
+     "larger than 10 MB"),
+    (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+     b"Content-Length: 1000\r\n\r\n\xff\xd8", 408, "stalled"),
+    (b"POST /v1/models/gimefive:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n\r\n{",
+     408, "stalled"),
+    (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n",
+     408, "stalled"),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n", 408, "headers did not arrive"),
+    (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", 400,
+     "not valid HTTP"),
+    (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nContent-Length: ten\r\n\r\n", 400,
+     "not valid HTTP"),
+    (b"POST /v1/analyze HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+     400, "not valid HTTP"),
+]
+
+
+def answer_and_close(connection, within):
+    """(status, JSON body, seconds until the server closed) of a raw connection."""
+    connection.settimeout(within)
+    data, started = b"", time.monotonic()
+    while chunk := connection.recv(65536):  # socket.timeout: the server never closed it
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body), time.monotonic() - started
+
+
 def test_a_real_server_takes_concurrent_clients_and_stops_gracefully(faces, astronaut):
     body = {"instances": [{"b64": b64(jpeg(faces[0]))}]}
     photo = jpeg(astronaut)
-    with server() as (url, process):
+    # 3 s: ample for the normal clients' headers under load, short for the hostile connections
+    with server("--body-timeout-s", "3") as (url, process):
+        port = int(url.rsplit(":", 1)[1])
+        hostile = []  # held open while the clients below run; each answered and closed in time
+        for sent, *_ in HOSTILE:
+            hostile.append(socket.create_connection(("127.0.0.1", port)))
+            hostile[-1].sendall(sent)
+        idle = socket.create_connection(("127.0.0.1", port))  # connects and says nothing
+
         def call(i):
             if i % 4 == 0:
                 return httpx.post(url + "/v1/analyze", files={"image": ("a.jpg", photo)},
@@ -389,6 +452,12 @@ def test_a_real_server_takes_concurrent_clients_and_stops_gracefully(faces, astr
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             responses = list(pool.map(call, range(48)))
         assert [r.status_code for r in responses] == [200] * 48
+        for connection, (sent, status, words) in zip(hostile, HOSTILE):
+            answered, content, _ = answer_and_close(connection, within=10)
+            assert (answered, list(content)) == (status, ["error"]), sent
+            assert words in content["error"], sent
+        idle.settimeout(10)
+        assert idle.recv(1) == b""  # closed without a word
         metrics = httpx.get(url + "/metrics").text
         merged = [line for line in metrics.splitlines()
                   if line.startswith("gimefive_batch_rows_count")]
@@ -407,9 +476,13 @@ def test_a_real_server_takes_concurrent_clients_and_stops_gracefully(faces, astr
         out = process.stdout.read()
     first, *log = out.splitlines()
     assert first.startswith("serving gimefive (versions 1, batching on) at http://127.0.0.1:")
-    entries = [json.loads(line) for line in log]
+    lines = [json.loads(line) for line in log]  # JSON lines: requests, and the HTTP layer's
+    entries = [line for line in lines if "path" in line]
     assert {e["path"] for e in entries} >= {"/v1/analyze", "/v1/models/gimefive:predict"}
     assert all({"time", "client", "method", "status", "ms"} <= set(e) for e in entries)
+    assert {e["status"] for e in entries} >= {200, 408, 413}
+    warnings = [line["message"] for line in lines if line.get("level") == "warning"]
+    assert warnings.count("Invalid HTTP request received.") == 3
 
 
 @pytest.mark.parametrize("args, words", [
@@ -455,17 +528,18 @@ def mirror_changes_the_answer(datasets_dir, tmp_path_factory):
     model = load_model()
     alone, both = Predictor(model), Predictor(model, mirror=True)
     rng = np.random.default_rng(0)
-    pictures = [random_scene(faces[i], rng).picture
-                for i in np.argsort(-np.abs(alone(faces) - both(faces)).max(1))[:60]]
     library = FacePipeline(model, explain="layercam")
-    found = [library.faces(picture) for picture in pictures]
-    single = [i for i, faces_found in enumerate(found) if len(faces_found) == 1]
-    crops = np.stack([found[i][0][1] for i in single])
-    flips = [i for i, a, b in zip(single, alone(crops).argmax(1), both(crops).argmax(1)) if a != b]
-    assert flips, "no held-out face whose mirror image changes the pipeline's answer"
+    for index in np.argsort(-np.abs(alone(faces) - both(faces)).max(1))[:60]:
+        picture = random_scene(faces[index], rng).picture
+        found = library.faces(picture)
+        crop = found[0][1][None] if len(found) == 1 else None
+        if crop is not None and alone(crop).argmax() != both(crop).argmax():
+            break
+    else:
+        pytest.fail("no held-out face whose mirror image changes the pipeline's answer")
     path = tmp_path_factory.mktemp("mirror") / "face.png"
-    cv2.imwrite(str(path), cv2.cvtColor(pictures[flips[0]], cv2.COLOR_RGB2BGR))
-    [result] = library(pictures[flips[0]])
+    cv2.imwrite(str(path), cv2.cvtColor(picture, cv2.COLOR_RGB2BGR))
+    [result] = library(picture)
     return path, result
 
 

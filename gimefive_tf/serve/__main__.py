@@ -10,6 +10,7 @@ import socket
 from gimefive_tf.cli import (
     MODEL_HELP, ArgumentParser, add_face_arguments, command, positive_float, positive_int)
 from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.serve.protocol import BODY_TIMEOUT_S, http_protocol
 
 
 def port_number(text):
@@ -43,6 +44,9 @@ def build_parser():
                         help="how long the first request of a batch waits for others (5)")
     parser.add_argument("--max-body-mb", type=positive_float, default=10.0,
                         help="larger requests get 413 (10)")
+    parser.add_argument("--body-timeout-s", type=positive_float, default=BODY_TIMEOUT_S,
+                        help="a request whose headers or body send nothing for this long is "
+                             f"answered 408 and closed ({BODY_TIMEOUT_S:g})")
     add_face_arguments(parser)
     return parser
 
@@ -89,7 +93,7 @@ def main(argv=None):
                      args.max_batch_size, args.batch_timeout_ms,
                      int(args.max_body_mb * 1024 * 1024),
                      calibration_model=pathlib.Path(args.model) if args.model else None,
-                     turned=not args.upright_only)
+                     turned=not args.upright_only, body_timeout_s=args.body_timeout_s)
     from gimefive_tf.export import MIRRORLESS_EXPORT, mirrored
 
     if not mirrored(servable.versions[servable.latest]):
@@ -99,7 +103,7 @@ def main(argv=None):
           f"batching {'on' if args.batching else 'off'}) at http://{shown}:{args.port}/",
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=30)
+                timeout_graceful_shutdown=30, http=http_protocol(args.body_timeout_s))
     return 0
 
 

@@ -23,12 +23,14 @@ import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.export import crop_signature, mirrored
+from gimefive_tf.serve.protocol import BODY_TIMEOUT_S
 from gimefive_tf.serve.servable import RequestError, format_predict, parse_predict
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
 MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_PIXELS = 40_000_000  # a 10,000 x 10,000 photo is refused before it is decoded
 MAX_ROWS = 1024  # instances per :predict request; the batcher runs them in max_batch_size chunks
+MIN_BODY_RATE = 16 * 1024  # bytes/s a body must average (after BODY_TIMEOUT_S): a trickle is 408
 
 
 class Metrics:
@@ -231,72 +233,96 @@ class _BodyTooLarge(RequestError):
     """A body that outgrew the limit while it streamed in (no Content-Length)."""
 
     def __init__(self, limit):
-        super().__init__(f"the request body is larger than {limit // (1024 * 1024)} MB", 413)
+        super().__init__(f"the request body is larger than {limit / (1024 * 1024):g} MB", 413)
+
+
+class _BodyStalled(RequestError):
+    """A body that stopped arriving, or arrives too slowly to finish in bounded time."""
+
+    def __init__(self, why):
+        super().__init__(f"the request body {why}; send the whole body at once", 408)
 
 
 class Guard:
-    """Pure ASGI middleware: request size limit (413), one JSON access-log line per request,
-    and request metrics."""
+    """Pure ASGI middleware: every request answered in bounded time and every error as JSON
+    {"error"}: a body declared larger than the limit is refused at once (413), one that grows
+    past it while streaming too; a body that stalls for `body_timeout_s`, or averages less than
+    MIN_BODY_RATE, gets 408. A request answered before its body was read has its connection
+    closed after the answer. One JSON access-log line per request, and request metrics."""
 
-    def __init__(self, app, metrics, max_body_bytes=MAX_BODY_BYTES, log=sys.stdout):
+    def __init__(self, app, metrics, max_body_bytes=MAX_BODY_BYTES, log=sys.stdout,
+                 body_timeout_s=BODY_TIMEOUT_S):
         self.app, self.metrics, self.max_body, self.log = app, metrics, max_body_bytes, log
+        self.body_timeout = float(body_timeout_s)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         started, state = time.perf_counter(), {"status": 500, "sent": False, "bytes": 0}
+        headers = dict(scope["headers"])
+        try:  # the HTTP layer refused a malformed one; repeated equal values reach us
+            length = int(headers.get(b"content-length", b"0").split(b",")[0] or 0)
+        except ValueError:
+            length = 0
+        chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+        state["body_done"] = not chunked and length == 0
+        deadline = time.monotonic() + self.body_timeout + (length or self.max_body) / MIN_BODY_RATE
 
-        async def counting_send(message):
+        async def closing_send(message):
             if message["type"] == "http.response.start":
                 state["status"], state["sent"] = message["status"], True
+                if not state["body_done"]:  # what is left of the body is never read
+                    message = {**message, "headers": [*message.get("headers", ()),
+                                                      (b"connection", b"close")]}
             await send(message)
 
         async def limited_receive():
-            message = await receive()
+            if state["body_done"]:
+                return await receive()  # a disconnect, awaited by the app
+            wait = min(self.body_timeout, deadline - time.monotonic())
+            if wait <= 0:
+                raise _BodyStalled(f"arrives slower than {MIN_BODY_RATE // 1024} KB/s")
+            try:
+                message = await asyncio.wait_for(receive(), wait)
+            except asyncio.TimeoutError:
+                raise _BodyStalled(f"stalled: nothing arrived for {wait:.3g} s" if
+                                   wait == self.body_timeout else
+                                   f"arrives slower than {MIN_BODY_RATE // 1024} KB/s") from None
             if message["type"] == "http.request":
                 state["bytes"] += len(message.get("body", b""))
+                state["body_done"] = not message.get("more_body")
                 if state["bytes"] > self.max_body:
                     raise _BodyTooLarge(self.max_body)
             return message
 
-        too_large = str(_BodyTooLarge(self.max_body))
-        try:
-            length = int(dict(scope["headers"]).get(b"content-length", b"0") or 0)
-        except ValueError:
-            length = 0
+        error = None
         try:
             if length > self.max_body:
-                await self._drain(receive, length)
-                await error_response(too_large, 413)(scope, receive, counting_send)
-            else:
-                await self.app(scope, limited_receive, counting_send)
-        except _BodyTooLarge:
+                raise _BodyTooLarge(self.max_body)
+            await self.app(scope, limited_receive, closing_send)
+        except RequestError as refused:
+            error = str(refused)
             if not state["sent"]:
-                await error_response(too_large, 413)(scope, receive, counting_send)
+                await error_response(error, refused.status)(scope, receive, closing_send)
+        except Exception as failure:  # the app's own JSON 500 went out already (create_app)
+            error = first_line(failure)
+            if not state["sent"]:
+                await error_response(f"internal error: {error}", 500)(scope, receive,
+                                                                      closing_send)
         finally:
             seconds = time.perf_counter() - started
             route = route_of(scope["path"])
             self.metrics.requests.labels(route, str(state["status"])).inc()
             self.metrics.latency.labels(route).observe(seconds)
             client = scope.get("client") or ("-", 0)
-            print(json.dumps({
-                "time": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                    timespec="milliseconds"),
-                "client": client[0], "method": scope["method"], "path": scope["path"],
-                "status": state["status"], "ms": round(1000 * seconds, 1),
-                "bytes_in": max(length, state["bytes"])}), file=self.log, flush=True)
-
-    @staticmethod
-    async def _drain(receive, length, cap=64 * 1024 * 1024):
-        """Read what the client sends (up to `cap`) so it can read our answer."""
-        read = 0
-        while read < min(length, cap):
-            message = await receive()
-            if message["type"] != "http.request":
-                return
-            read += len(message.get("body", b""))
-            if not message.get("more_body"):
-                return
+            line = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(
+                        timespec="milliseconds"),
+                    "client": client[0], "method": scope["method"], "path": scope["path"],
+                    "status": state["status"], "ms": round(1000 * seconds, 1),
+                    "bytes_in": max(length, state["bytes"])}
+            if error and state["status"] >= 500:
+                line["error"] = error
+            print(json.dumps(line), file=self.log, flush=True)
 
 
 # ------------------------------------------------------------------------------- routes
@@ -325,9 +351,11 @@ def _split_model_path(rest):
 
 def create_app(servable, detector="blazeface", framing=None, batching=True,
                max_batch_size=32, timeout_ms=5.0, max_body_bytes=MAX_BODY_BYTES,
-               calibration_model=None, warm_up=True, log=sys.stdout, turned=True):
+               calibration_model=None, warm_up=True, log=sys.stdout, turned=True,
+               body_timeout_s=BODY_TIMEOUT_S):
     """The ASGI app serving `servable` (a gimefive_tf.serve.Servable); turned: /v1/analyze
-    searches a picture with no face upright turned by quarter turns too."""
+    searches a picture with no face upright turned by quarter turns too; body_timeout_s: a
+    request body that sends nothing for this long is answered 408 (`Guard`)."""
     import contextlib
 
     from starlette.applications import Starlette
@@ -363,14 +391,15 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
             number, signatures = servable.version(name, version)
             body = await request.body()
             signature, arrays, layout = await runner.in_worker(_parse_request, body, signatures)
-            outputs = await runner.run((number, signature), arrays)
+            try:
+                outputs = await runner.run((number, signature), arrays)
+            except Exception as error:  # the model refused the input: TF Serving says 400 too
+                raise RequestError(await runner.in_worker(
+                    _refusal, error, arrays, signatures[signature])) from None
             return Response(await runner.in_worker(_render, format_predict(outputs, layout)),
                             media_type="application/json")
         except RequestError as error:
             return error_response(str(error), error.status)
-        except Exception as error:  # the model refused the input: TF Serving says 400 too
-            return error_response(
-                f"the model could not run this input: {first_line(error)[:300]}", 400)
 
     async def analyze(request):
         try:
@@ -406,6 +435,12 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
         return error_response(f"no such endpoint: {request.method} {request.url.path}",
                               getattr(exc, "status_code", 404))
 
+    async def refused(request, exc):  # a RequestError no route caught (a stalled body)
+        return error_response(str(exc), exc.status)
+
+    async def failed(request, exc):  # a bug of ours: still JSON, and the Guard logs it
+        return error_response(f"internal error: {first_line(exc)[:300]}", 500)
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
         if warm_up:
@@ -423,19 +458,16 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
         Route("/v1/analyze", analyze, methods=["POST"]),
         Route("/v1/models/{rest:path}", model_get, methods=["GET"]),
         Route("/v1/models/{rest:path}", model_post, methods=["POST"]),
-    ], exception_handlers={404: not_found, 405: not_found}, lifespan=lifespan)
+    ], exception_handlers={404: not_found, 405: not_found, RequestError: refused,
+                           Exception: failed}, lifespan=lifespan)
     app.state.runner, app.state.metrics = runner, metrics
-    return Guard(app, metrics, max_body_bytes, log)
+    return Guard(app, metrics, max_body_bytes, log, body_timeout_s)
 
 
 def _parse_request(body, signatures):
     """(signature, arrays, layout) of a :predict body, its images checked (a worker's job:
     parsing 10 MB of JSON would stall the event loop)."""
-    try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise RequestError(f"the request body is not JSON: {error}") from None
-    signature, arrays, layout = parse_predict(payload, signatures)
+    signature, arrays, layout = parse_predict(parse_json(body), signatures)
     if len(next(iter(arrays.values()))) > MAX_ROWS:
         raise RequestError(f"a request holds at most {MAX_ROWS} instances; split it")
     pixels = 0
@@ -448,6 +480,32 @@ def _parse_request(body, signatures):
         raise RequestError(f"the request's images hold {pixels:,} pixels in all; at most "
                            f"{MAX_PIXELS:,} per request", 413)
     return signature, arrays, layout
+
+
+def parse_json(body):
+    """A request body's JSON; RequestError when it is not JSON or nests deeper than Python's
+    parser can follow (its recursion limit bounds the depth)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise RequestError(f"the request body is not JSON: {error}") from None
+    except RecursionError:
+        raise RequestError("the request body's JSON is nested too deeply") from None
+
+
+def _refusal(error, arrays, signature):
+    """Why the model could not run a :predict input: an image that does not decode is named
+    as such (the model's own message says only that its graph failed)."""
+    from gimefive_tf.pictures import decode_picture
+
+    for info in signature.inputs.values():
+        if info.dtype == "string":
+            for index, data in enumerate(arrays[info.name].ravel()):
+                try:
+                    decode_picture(data, f"instance {index}")
+                except GiMeFiveError as unreadable:
+                    return str(unreadable)
+    return f"the model could not run this input: {first_line(error)[:300]}"
 
 
 def _render(content):
@@ -473,8 +531,8 @@ async def _read_photo(request):
         return await upload.read(), upload.filename or "image", explain
     body = await request.body()
     if kind == "application/json" or (kind != "multipart/form-data" and body[:1] == b"{"):
+        payload = parse_json(body)
         try:
-            payload = json.loads(body)
             encoded = payload["image"]["b64"]
             data = base64.b64decode(encoded, validate=True)
         except (ValueError, KeyError, TypeError):

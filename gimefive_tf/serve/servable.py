@@ -166,7 +166,18 @@ class Servable:
 def _decode_value(value, info):
     """A JSON value (nested lists, {"b64": ...}) as a numpy array of `info`'s dtype."""
     if info.dtype == "string":
-        def to_bytes(item):
+        rank = len(info.shape)
+
+        def to_bytes(item, depth=0):
+            if isinstance(item, list):
+                if depth == rank:  # a list where the signature has a string
+                    raise RequestError(f"input {info.name!r} nests lists deeper than its shape "
+                                       f"(rank {rank}); send one string or {{\"b64\"}} per "
+                                       "instance")
+                return [to_bytes(i, depth + 1) for i in item]
+            if depth != rank:
+                raise RequestError(f"input {info.name!r} has rank {rank}: every value must lie "
+                                   f"at depth {rank} of the lists")
             if isinstance(item, dict):
                 if set(item) != {"b64"} or not isinstance(item["b64"], str):
                     raise RequestError(f"input {info.name!r}: binary values are written "
@@ -177,10 +188,12 @@ def _decode_value(value, info):
                     raise RequestError(f"input {info.name!r}: invalid base64") from None
             if isinstance(item, str):
                 return item.encode()
-            if isinstance(item, list):
-                return [to_bytes(i) for i in item]
             raise RequestError(f"input {info.name!r} expects strings or {{\"b64\": ...}}")
-        return np.array(to_bytes(value), dtype=object)
+        array = np.array(to_bytes(value), dtype=object)
+        if array.ndim != rank:  # every value at the same depth, yet lists of unequal length
+            raise RequestError(f"input {info.name!r} is ragged: nested lists of one shape, "
+                               "please")
+        return array
     try:
         array = np.array(value, dtype=np.float64)
     except (ValueError, TypeError):
