@@ -425,6 +425,10 @@ def input_patterns(inputs):
         if not found:
             raise GiMeFiveError(f"{text} {'matches no file' if glob else 'does not exist'}; "
                                 "pass image or video files, folders or glob patterns")
+        if glob and not any(pathlib.PurePath(match.path).suffix.lower() in media
+                            for match in found):
+            raise GiMeFiveError(f"{text} matches no image or video (only {len(found)} other "
+                                "file(s)); pass image or video files, folders or glob patterns")
         patterns.append(text)
         if not glob:
             named.add(text)

@@ -6,6 +6,7 @@ pipeline or a SavedModel; TIFF, PPM/PGM and a phone's MPO JPEGs are read through
 picture is shown as a viewer shows it: a camera's EXIF orientation applied.
 """
 
+import contextlib
 import io
 import pathlib
 
@@ -56,34 +57,40 @@ def decode_picture(data, name="the data"):
     return upright(image, data)
 
 
+@contextlib.contextmanager
+def open_picture(source):
+    """Pillow's Image.open, its warnings kept off the user's stderr while the picture is open:
+    a large photo (DecompressionBombWarning) is read as it is, where size matters the caller's
+    own limit says so once (the server's MAX_PIXELS), and corrupt EXIF is read as no EXIF;
+    nothing there for the user to act on."""
+    import warnings
+
+    from PIL import Image
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Image.open(source) as picture:
+            yield picture
+
+
 def format_of(data):
     """(Pillow's format name, (width, height)) from the header alone, or None when the bytes are
     no picture; a picture too large to decode safely raises Pillow's DecompressionBombError."""
-    import warnings
-
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
     try:
-        with warnings.catch_warnings():  # the caller's own size limit says it, once
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as header:
-                return header.format, header.size
+        with open_picture(io.BytesIO(data)) as header:
+            return header.format, header.size
     except (UnidentifiedImageError, OSError, ValueError):
         return None
 
 
 def _decode_with_pillow(data):
-    import warnings
-
-    from PIL import Image
-
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with Image.open(io.BytesIO(data)) as picture:
-                if picture.format not in _PILLOW_ONLY:
-                    return None
-                return np.asarray(picture.convert("RGB"))
+        with open_picture(io.BytesIO(data)) as picture:
+            if picture.format not in _PILLOW_ONLY:
+                return None
+            return np.asarray(picture.convert("RGB"))
     except Exception:  # not an image Pillow knows either
         return None
 
@@ -94,9 +101,8 @@ def upright(image, data):
     if data[:2] != b"\xff\xd8":  # only JPEGs carry EXIF here
         return image
     try:
-        from PIL import Image
-
-        orientation = Image.open(io.BytesIO(data)).getexif().get(0x0112, 1)
+        with open_picture(io.BytesIO(data)) as picture:
+            orientation = picture.getexif().get(0x0112, 1)
     except Exception:  # unreadable EXIF: the pixels as stored
         return image
     turns = {3: 2, 6: 3, 8: 1}  # EXIF code -> quarter turns counter-clockwise
@@ -115,11 +121,21 @@ def picture_files(folder, extensions=EXTENSIONS):
 
 def collect(paths, extensions=EXTENSIONS):
     """[path]: the one input collector of the commands that read pictures: each file as given,
-    each folder's pictures (`picture_files`); a folder without one, or a path that does not
-    exist, is an error."""
+    each folder's pictures (`picture_files`), each glob pattern's pictures (a pattern the shell
+    left as it is: `'photos/*.jpg'`, `**` crossing folders); a folder or pattern without one, or
+    a path that does not exist, is an error."""
+    import glob
+
     found = []
     for path in map(pathlib.Path, paths):
-        if path.is_dir():
+        if not path.exists() and any(c in str(path) for c in "*?["):
+            matched = [pathlib.Path(m) for m in sorted(glob.glob(str(path), recursive=True))]
+            pictures = [m for m in matched if m.is_file() and m.suffix.lower() in extensions]
+            if not pictures:
+                raise GiMeFiveError(f"{path} matches no picture (only {len(matched)} other "
+                                    f"file(s) or folder(s); pictures: {NAMES})")
+            found += pictures
+        elif path.is_dir():
             pictures = picture_files(path, extensions)
             if not pictures:
                 raise GiMeFiveError(f"no images in {path} (pictures: {NAMES})")

@@ -33,7 +33,7 @@ def find_images(path, layout=None, limit=None):
     from gimefive_tf.data.pipeline import readable_mask
 
     path = pathlib.Path(path)
-    if not path.exists():
+    if not path.exists() and not any(c in str(path) for c in "*?["):  # a glob: `collect`'s
         raise GiMeFiveError(f"{path} does not exist; pass an image folder or a labels CSV")
     if path.is_file() and path.suffix.lower() == ".csv":
         table = read_dataset(path, layout=layout).sample(limit)

@@ -6,6 +6,8 @@ KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT variables ar
 process with KERASTUNER_TUNER_ID=chief, workers with any other id, all sharing --out).
 """
 
+import sys
+
 from gimefive_tf.cli import (
     ArgumentParser, add_data_arguments, command, fraction, non_negative_int, positive_int,
     print_json, progress)
@@ -48,6 +50,8 @@ def main(argv=None):
                          args.distribution, args.seed, args.layout, progress=progress)
     if summary is None:  # a worker of a distributed search: the chief reports
         return 0
+    for source, reason in summary["skipped_images"]:  # as `data stats` says them
+        print(f"skipped {source}: {reason}", file=sys.stderr)
     if args.json:
         print_json(summary)
     else:

@@ -163,7 +163,7 @@ def test_split_export_and_merge_round_trip(tmp_path, capsys):
     assert len(val) == 6 and len(read_dataset(tmp_path / "s" / "train_labels.csv")) == 24
     # nothing is overwritten
     assert run_cli(data_main, ["split", str(tmp_path / "a"), "--out", str(tmp_path / "s")]) == 2
-    assert "already exist" in capsys.readouterr().err
+    assert "is not empty; nothing was overwritten" in capsys.readouterr().err
 
     assert data_main(["export-csv", str(tmp_path / "a"), "--out", str(tmp_path / "e")]) == 0
     assert capsys.readouterr().out.startswith("all: 30 images, labels in ")

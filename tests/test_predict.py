@@ -1,6 +1,8 @@
 import json
 import os
 
+import cv2
+import numpy as np
 import pytest
 
 from fixtures import write_image
@@ -67,11 +69,17 @@ def test_a_command_stderr_holds_its_own_lines_only(tmp_path):
     import subprocess
     import sys
 
+    from skimage import data
+
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    ok = subprocess.run([sys.executable, "-m", "gimefive_tf.predict", "--json"],
-                        capture_output=True, text=True, env=env, timeout=300)
+    astronaut, huge = tmp_path / "astronaut.jpg", tmp_path / "huge.jpg"
+    cv2.imwrite(str(astronaut), cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(huge), np.full((10_000, 10_000, 3), 90, np.uint8))  # Pillow warns of it
+    ok = subprocess.run([sys.executable, "-m", "gimefive_tf.predict", "--json", str(astronaut),
+                         str(huge)], capture_output=True, text=True, env=env, timeout=300)
     assert ok.returncode == 0 and ok.stderr == ""
-    assert json.loads(ok.stdout)[0]["emotion"] == "happiness"
+    records = json.loads(ok.stdout)
+    assert [r["emotion"] for r in records] == ["happiness", None]
     bad = subprocess.run([sys.executable, "-m", "gimefive_tf.predict", str(tmp_path / "no.jpg")],
                          capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2

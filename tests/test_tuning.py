@@ -1,6 +1,7 @@
 import io
 import json
 import os
+import pathlib
 import socket
 import subprocess
 import sys
@@ -62,6 +63,8 @@ def dataset(tmp_path):
 
 def test_quick_search_then_extend_it(dataset, tmp_path, capsys):
     out = str(tmp_path / "search")
+    broken = pathlib.Path(dataset) / "Happy" / "broken.png"
+    broken.write_text("not a picture")  # left out, and said so
     assert run_cli(tune_main, ["--data", dataset, "--max-trials", "2", "--out", out, "--json"]
                    + QUICK) == 0
     first = pd.read_csv(f"{out}/trials.csv")
@@ -73,8 +76,11 @@ def test_quick_search_then_extend_it(dataset, tmp_path, capsys):
         assert (tmp_path / "search" / name).exists()
     best = yaml.safe_load((tmp_path / "search" / "best_hyperparameters.yaml").read_text())
     assert best["conv_depth"] == 4
-    summary = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
     assert summary["best_hyperparameters"]["epochs"] == 1  # what ran under --epochs 1
+    assert summary["skipped"] == 1 and summary["skipped_images"][0][0] == str(broken)
+    assert f"skipped {broken}: not a readable image" in captured.err
     assert run_cli(tune_main, ["--data", dataset, "--max-trials", "3", "--out", out] + QUICK) == 0
     extended = pd.read_csv(f"{out}/trials.csv")
     assert len(extended) == 3

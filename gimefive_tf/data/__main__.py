@@ -18,13 +18,17 @@ def build_parser():
                     f"({', '.join(LAYOUTS)}; detected unless --layout is given).")
     verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    def verb(name, help_text, reshapes=False):
+    def verb(name, help_text, reshapes=False, writes=False):
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         sub.add_argument("--layout", choices=LAYOUTS, help="dataset layout (default: detected)")
         if reshapes:
             sub.add_argument("--drop-duplicates", action="store_true",
                              help="keep one row per image where several rows name it (default: "
                                   "keep them all and say how many)")
+        if reshapes or writes:
+            sub.add_argument("--overwrite", action="store_true",
+                             help="write into a non-empty --out, replacing files of the same "
+                                  "names")
         return sub
 
     stats = verb("stats", "per-class counts of one or more datasets (the paper's Table 1)")
@@ -62,7 +66,8 @@ def build_parser():
     merge.add_argument("--size", type=positive_int, default=64)
     merge.add_argument("--json", action="store_true")
 
-    frames = verb("extract-frames", "cut face crops from videos into a labeled csv-layout set")
+    frames = verb("extract-frames", "cut face crops from videos into a labeled csv-layout set",
+                  writes=True)
     frames.add_argument("videos", nargs="+", metavar="VIDEO")
     frames.add_argument("--out", required=True, help="new folder for the frames and labels CSV")
     step = frames.add_mutually_exclusive_group()
@@ -119,9 +124,11 @@ def stats(args):
 def split(args):
     from gimefive_tf.data.tools import split_to_csv
 
-    result = split_to_csv(_reshaped(args, args.path), args.out, args.val_split, args.seed)
+    _claim_out(args)
+    table = _reshaped(args, args.path)
+    result = split_to_csv(table, args.out, args.val_split, args.seed, args.overwrite)
     if args.json:
-        print_json(result)
+        print_json({**result, **_dropped(table)})
     else:
         print(f"train {result['train']['total']} / val {result['val']['total']} images: "
               f"{', '.join(result['files'])}")
@@ -130,13 +137,15 @@ def split(args):
 def export_csv(args):
     from gimefive_tf.data.tools import export_to_csv_layout
 
+    _claim_out(args)
     table = _reshaped(args, args.path, args.usage)
     bar = lambda items, total: progress(items, "exporting", total=total)
-    written = export_to_csv_layout(table, args.out, args.size, progress=bar)
+    written = export_to_csv_layout(table, args.out, args.size, progress=bar,
+                                   overwrite=args.overwrite)
     result = {split_name: {"csv": str(csv_path), "images": len(rows)}
               for split_name, (csv_path, rows) in written.items()}
     if args.json:
-        print_json(result)
+        print_json({**result, **_dropped(table)})
     else:
         for split_name, info in result.items():
             print(f"{split_name}: {info['images']} images, labels in {info['csv']}")
@@ -149,11 +158,18 @@ def merge(args):
     twice = sorted({str(p) for p in args.paths if resolved.count(pathlib.Path(p).resolve()) > 1})
     if twice:
         raise GiMeFiveError(f"{', '.join(twice)} given more than once; merge each dataset once")
+    _claim_out(args)
     tables = [_reshaped(args, p) for p in args.paths]
+    tables, named_again = _across_datasets(tables, args.drop_duplicates)
     bar = lambda items, total: progress(items, "merging", total=total)
-    target, count = merge_to_csv_layout(tables, args.out, args.size, progress=bar)
+    target, count = merge_to_csv_layout(tables, args.out, args.size, progress=bar,
+                                        overwrite=args.overwrite)
     if args.json:
-        print_json({"csv": str(target), "images": count})
+        dropped = [_dropped(table) for table in tables]
+        print_json({"csv": str(target), "images": count,
+                    "skipped": sum(d["skipped"] for d in dropped),
+                    "duplicates": sum(d["duplicates"] for d in dropped),
+                    "named_by_another_dataset": named_again})
     else:
         print(f"{count} images from {len(tables)} datasets, labels in {target}")
 
@@ -161,9 +177,10 @@ def merge(args):
 def extract_frames(args):
     from gimefive_tf.data.frames import extract_frames as extract
 
+    _claim_out(args)
     result = extract(args.videos, args.out, every=args.every, fps=args.fps, label=args.label,
                      size=args.size, detector=args.detector, framing=args.framing,
-                     progress=progress)
+                     progress=progress, overwrite=args.overwrite)
     if args.json:
         print_json(result)
     else:
@@ -172,10 +189,41 @@ def extract_frames(args):
               f"{result['csv']}")
 
 
+def _claim_out(args):
+    """--out as every command claims it: a non-empty folder only with --overwrite (a new one is
+    made by the verb once its input has been read, so a failed run leaves none behind)."""
+    from gimefive_tf.outputs import claim_folder
+
+    if pathlib.Path(args.out).expanduser().exists():
+        claim_folder(args.out, args.overwrite)
+
+
+def _dropped(table):
+    """What a reshaping verb's --json says it left out or kept twice."""
+    return {"skipped": len(table.skipped), "duplicates": table.duplicates()}
+
+
+def _across_datasets(tables, drop):
+    """The merge's tables, images an earlier dataset already names said on stderr."""
+    from gimefive_tf.data.tools import named_by_earlier
+
+    tables, count = named_by_earlier(tables, drop)
+    if count and drop:
+        print(f"dropped {count} image(s) that an earlier dataset already names",
+              file=sys.stderr)
+    elif count:
+        print(f"{count} image(s) are named by more than one dataset; each copy kept (pass "
+              "--drop-duplicates to keep one)", file=sys.stderr)
+    return tables, count
+
+
 def _reshaped(args, path, usage=None):
-    """The table a reshaping verb writes out: duplicate rows dropped when asked, else kept and
-    counted on stderr."""
+    """The table a reshaping verb writes out: every unreadable image or row it skips said on
+    stderr (as stats says it); duplicate rows dropped when asked, else kept and counted on
+    stderr."""
     table = _read(path, args.layout, usage)
+    for source, reason in table.skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
     count = table.duplicates()
     if count and args.drop_duplicates:
         print(f"{table.root}: dropped {count} duplicate row(s)", file=sys.stderr)

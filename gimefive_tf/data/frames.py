@@ -46,12 +46,12 @@ VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".m
 
 
 def _still_image(path):
-    from PIL import Image, UnidentifiedImageError
+    from PIL import UnidentifiedImageError
 
-    from gimefive_tf.pictures import FORMATS
+    from gimefive_tf.pictures import FORMATS, open_picture
 
     try:
-        with Image.open(path) as image:  # Pillow also opens raw MPEG streams: photos only
+        with open_picture(path) as image:  # Pillow also opens raw MPEG streams: photos only
             return image.format in FORMATS and getattr(image, "n_frames", 1) <= 1
     except (UnidentifiedImageError, OSError, ValueError):
         return False
@@ -94,10 +94,11 @@ def iter_frames(capture, every=1):
 
 
 def extract_frames(videos, out, every=None, fps=None, label=None, size=64,
-                   detector=DEFAULT_DETECTOR, framing=None, progress=None):
+                   detector=DEFAULT_DETECTOR, framing=None, progress=None, overwrite=False):
     """Write the largest face of every kept frame as out/frames/<video>_<frame>.jpg plus
     out/frames_labels.csv (label column: the given emotion's id, or empty for the user to fill
-    in when no --label was given)."""
+    in when no --label was given); an earlier extraction in `out` is written over only with
+    `overwrite`."""
     import cv2
 
     from gimefive_tf.data.tools import write_labels_csv
@@ -110,12 +111,12 @@ def extract_frames(videos, out, every=None, fps=None, label=None, size=64,
                                 f"({', '.join(EMOTIONS)})")
     out = pathlib.Path(out)
     csv_path, folder = out / "frames_labels.csv", out / "frames"
-    if csv_path.exists() or folder.exists():
+    if (csv_path.exists() or folder.exists()) and not overwrite:
         raise GiMeFiveError(f"{out} already holds extracted frames; nothing was overwritten: "
                             "choose another --out")
     captures = [(pathlib.Path(v), open_video(v)) for v in videos]
     cropper = FaceCropper(detector, framing, size=size, turned=False)  # frames come upright
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     rows, frames_read, without_face = [], 0, 0
     for video, capture in captures:
         step = frame_step(capture, every, fps)

@@ -10,9 +10,9 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
 
-def _refuse_existing(paths):
+def _refuse_existing(paths, overwrite=False):
     existing = [str(p) for p in paths if pathlib.Path(p).exists()]
-    if existing:
+    if existing and not overwrite:
         raise GiMeFiveError(f"{', '.join(existing[:3])} already exist(s); nothing was "
                             "overwritten: choose another --out")
     from gimefive_tf.outputs import writable_folder
@@ -35,14 +35,15 @@ def write_labels_csv(path, rows, header=("file", "label")):
         writer.writerows(rows)
 
 
-def split_to_csv(table, out, fraction=0.1, seed=0):
-    """Write out/train_labels.csv and out/val_labels.csv pointing at the original images."""
+def split_to_csv(table, out, fraction=0.1, seed=0, overwrite=False):
+    """Write out/train_labels.csv and out/val_labels.csv pointing at the original images
+    (existing ones replaced only with `overwrite`)."""
     if table.pixels is not None:
         raise GiMeFiveError("this dataset keeps its images inside a CSV; run export-csv first, "
                             "then split the exported folder")
     out = pathlib.Path(out)
     targets = [out / "train_labels.csv", out / "val_labels.csv"]
-    _refuse_existing(targets)
+    _refuse_existing(targets, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     parts = stratified_split(table, fraction, seed=seed)
     for target, part in zip(targets, parts):
@@ -52,19 +53,21 @@ def split_to_csv(table, out, fraction=0.1, seed=0):
             "files": [str(t) for t in targets]}
 
 
-def export_to_csv_layout(table, out, image_size=64, prefix="", progress=None):
+def export_to_csv_layout(table, out, image_size=64, prefix="", progress=None,
+                         overwrite=False):
     """Write every image as a size x size RGB JPG in out/<split or 'all'>/ plus labels CSVs.
 
     Returns {split: (csv path, [(file name, label, original source), ...])}. Images pass through
     the pipeline's own decoder, so what is written is what training would have seen. Each CSV
-    names its files relative to `out`, so the folder reads back with the csv layout.
+    names its files relative to `out`, so the folder reads back with the csv layout. An
+    earlier export's files of the same names are replaced only with `overwrite`.
     """
     import cv2
 
     out = pathlib.Path(out)
     splits = table.frame["split"].replace("", "all").to_numpy()
     csv_paths = {s: out / f"{s}_labels.csv" for s in sorted(set(splits))}
-    _refuse_existing(list(csv_paths.values()) + [out / s for s in csv_paths])
+    _refuse_existing(list(csv_paths.values()) + [out / s for s in csv_paths], overwrite)
     for split in csv_paths:
         (out / split).mkdir(parents=True, exist_ok=True)
     rows = {split: [] for split in csv_paths}
@@ -83,14 +86,35 @@ def export_to_csv_layout(table, out, image_size=64, prefix="", progress=None):
     return {split: (csv_paths[split], rows[split]) for split in csv_paths}
 
 
-def merge_to_csv_layout(tables, out, image_size=64, progress=None):
+def named_by_earlier(tables, drop=False):
+    """(tables, count): the rows naming an image that an earlier table already names (two
+    labels files over one folder would double it in a merge), counted; with `drop`, left out
+    of the later tables (a table left with none, left out). Tables of CSV pixels name no file
+    and pass as they are."""
+    seen, count, kept = set(), 0, []
+    for table in tables:
+        if table.pixels is not None:
+            kept.append(table)
+            continue
+        files = [str(pathlib.Path(source).resolve()) for source in table.frame["source"]]
+        again = np.array([file in seen for file in files], bool)
+        count += int(again.sum())
+        seen.update(files)
+        if drop and again.all():
+            continue  # every image of it is in an earlier table
+        kept.append(table.subset(~again) if drop and again.any() else table)
+    return kept, count
+
+
+def merge_to_csv_layout(tables, out, image_size=64, progress=None, overwrite=False):
     """The paper's aggregated set: every source exported into one folder, one CSV with a
-    `source` column naming the dataset each image came from."""
+    `source` column naming the dataset each image came from. An earlier merge in `out` is
+    replaced only with `overwrite` (once the new one is whole)."""
     import shutil
 
     out = pathlib.Path(out)
     target = out / "merged_labels.csv"
-    _refuse_existing([target, out / "merged"])
+    _refuse_existing([target, out / "merged"], overwrite)
     # Everything goes into a hidden folder first: a merge that fails half-way (or is killed)
     # leaves no half-filled `merged/` and no CSV, and a rerun starts clean.
     partial = out / ".merged.partial"
@@ -106,7 +130,12 @@ def merge_to_csv_layout(tables, out, image_size=64, progress=None):
             for split, (_, items) in exported.items():
                 rows += [(f"merged/{name}/{split}/{file}", label, name)
                          for file, label, _ in items]
+        earlier = out / ".merged.earlier"
+        if (out / "merged").exists():  # overwrite: the earlier merge goes once this one is whole
+            shutil.rmtree(earlier, ignore_errors=True)
+            (out / "merged").rename(earlier)
         partial.rename(out / "merged")
+        shutil.rmtree(earlier, ignore_errors=True)
     finally:
         shutil.rmtree(partial, ignore_errors=True)
     write_labels_csv(target, rows, header=("file", "label", "source"))

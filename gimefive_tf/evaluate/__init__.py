@@ -130,8 +130,9 @@ def plot_reliability(report, path=None, title=""):
     return finish_figure(figure, path, dpi=110)
 
 
-def write_outputs(report, folder, title):
-    """CSV, JSON and PNG files of one report in `folder` (created; existing files refused)."""
+def write_outputs(report, folder, title, overwrite=False):
+    """CSV, JSON and PNG files of one report in `folder` (created; existing files refused unless
+    `overwrite`)."""
     import pandas as pd
 
     folder = pathlib.Path(folder)
@@ -139,9 +140,9 @@ def write_outputs(report, folder, title):
     files = {"metrics.json", "per_class.csv", "confusion.csv", "confusion_normalized.csv",
              "confusion.png", "reliability.png"}
     clashes = [name for name in files if (folder / name).exists()]
-    if clashes:
+    if clashes and not overwrite:
         raise GiMeFiveError(f"{folder} already holds {', '.join(sorted(clashes))}; nothing was "
-                            "overwritten: pass another --out")
+                            "overwritten (pass --overwrite or another --out)")
     from gimefive_tf.outputs import write_text, writable_folder
 
     writable_folder(folder)

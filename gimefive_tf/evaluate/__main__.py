@@ -29,6 +29,8 @@ def build_parser():
                        "several give one row each", several=True)
     parser.add_argument("--split", help="use only this split of each dataset")
     parser.add_argument("--out", help="folder for CSV and PNG reports (one sub-folder per --data)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty --out, replacing files of the same names")
     parser.add_argument("--batch-size", type=positive_int, default=64)
     add_face_arguments(parser)
     parser.add_argument("--crop", choices=("none", "face"), default="none",
@@ -43,6 +45,10 @@ def main(argv=None):
     from gimefive_tf.analyze import FacePipeline
     from gimefive_tf.data import read_dataset
 
+    if args.out:  # claimed before any work, as every command claims its --out
+        from gimefive_tf.outputs import claim_folder
+
+        claim_folder(args.out, args.overwrite)
     tables = [read_dataset(path, layout=args.layout, split=args.split).sample(args.limit)
               for path in args.data]
     for table in tables:  # unreadable images are left out of the scores, and said so
@@ -58,7 +64,7 @@ def main(argv=None):
         if args.out:
             name = pathlib.Path(path.rstrip("/")).stem
             folder = pathlib.Path(args.out) / (name if len(args.data) > 1 else "")
-            write_outputs(report, folder, name)
+            write_outputs(report, folder, name, overwrite=args.overwrite)
     if args.json:
         compact = [{k: v for k, v in r.items() if k != "calibration_bins"} for r in reports]
         print_json(compact[0] if len(compact) == 1 else compact)

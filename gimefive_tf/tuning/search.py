@@ -181,9 +181,10 @@ def run_search(data, out="tuning/search", val_data=None, val_split=0.1, limit=No
     """KerasTuner over `space` (a YAML path; default: the paper's Table 4) on `data`: the whole
     job of `python -m gimefive_tf.tune`, resumable in `out` (finished trials are kept, an
     interrupted one is rerun, a higher `max_trials` extends the search). Writes trials.csv,
-    trials.png and the best hyperparameters; returns the summary (None on a worker of a
-    distributed search, where the chief reports). fix: "name=value" pins; epochs: a cap on
-    every trial; distribution "mirrored": every local GPU per trial."""
+    trials.png and the best hyperparameters; returns the summary, with the unreadable images
+    left out (None on a worker of a distributed search, where the chief reports). fix:
+    "name=value" pins; epochs: a cap on every trial; distribution "mirrored": every local GPU
+    per trial."""
     import keras
 
     from gimefive_tf.tuning.hypermodel import GiMeFiveHyperModel
@@ -219,6 +220,8 @@ def run_search(data, out="tuning/search", val_data=None, val_split=0.1, limit=No
     if rows:
         plot_trials(rows, {**space, **{k: [v] for k, v in fixed.items()}}, out / "trials.png")
     scores = [r["val_accuracy"] for r in rows if r["val_accuracy"] is not None]
+    skipped = dict(item for table in (train, val) for item in table.skipped)  # shared by splits
     return {"out": str(out), "trials": len(rows), "completed": len(scores),
             "best_val_accuracy": max(scores) if scores else None,
-            "best_hyperparameters": best}
+            "best_hyperparameters": best, "skipped": len(skipped),
+            "skipped_images": [[source, reason] for source, reason in skipped.items()]}
