@@ -21,7 +21,8 @@ def build_parser():
         prog="gimefive-predict",
         description="Classify the emotion of every face in images (default: a demo photo).")
     parser.add_argument("inputs", nargs="*", metavar="IMAGE",
-                        help="image files or folders (default: scikit-image's astronaut photo)")
+                        help="image files, folders or quoted glob patterns ('shots/**/*.jpg'; "
+                             "default: scikit-image's astronaut photo)")
     add_model_argument(parser)
     add_face_arguments(parser, crop_help="face: every face, and 'no face found' for a picture "
                        "without one (default); auto: the whole picture when it has no face; "

@@ -103,7 +103,7 @@ def build_parser():
     parser = ArgumentParser(
         prog="gimefive-scores",
         description="Write per-image emotion scores (the paper's Table 3 format) as CSV.")
-    parser.add_argument("path", metavar="PATH", help="image folder (recursive), image, or CSV")
+    parser.add_argument("path", metavar="PATH", help="image folder (recursive), image, quoted glob pattern, or CSV")
     add_model_argument(parser)
     parser.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv; "
                         "an existing file is never overwritten without --overwrite)")

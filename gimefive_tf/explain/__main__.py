@@ -33,7 +33,8 @@ def build_parser():
     def verb(name, help_text, inputs=True):
         sub = verbs.add_parser(name, help=help_text, description=help_text)
         if inputs:
-            sub.add_argument("inputs", nargs="+", metavar="INPUT", help="images or folders")
+            sub.add_argument("inputs", nargs="+", metavar="INPUT",
+                             help="images, folders or quoted glob patterns")
             sub.add_argument("--limit", type=positive_int,
                              help="only the first N images, in file-name order (default all)")
             add_face_arguments(sub, crop_help="auto: every face, a picture without one whole "
