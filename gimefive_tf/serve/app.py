@@ -243,6 +243,13 @@ class _BodyStalled(RequestError):
         super().__init__(f"the request body {why}; send the whole body at once", 408)
 
 
+class _ClientGone(RequestError):
+    """The client closed its connection before its body was whole (nginx logs this as 499)."""
+
+    def __init__(self):
+        super().__init__("the client closed the connection before sending the whole body", 499)
+
+
 class Guard:
     """Pure ASGI middleware: every request answered in bounded time and every error as JSON
     {"error"}: a body declared larger than the limit is refused at once (413), one that grows
@@ -288,6 +295,8 @@ class Guard:
                 raise _BodyStalled(f"stalled: nothing arrived for {wait:.3g} s" if
                                    wait == self.body_timeout else
                                    f"arrives slower than {MIN_BODY_RATE // 1024} KB/s") from None
+            if message["type"] == "http.disconnect":
+                raise _ClientGone()
             if message["type"] == "http.request":
                 state["bytes"] += len(message.get("body", b""))
                 state["body_done"] = not message.get("more_body")
