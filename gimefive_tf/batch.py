@@ -403,7 +403,7 @@ def input_patterns(inputs):
     now, so a path or glob that matches nothing is an error line rather than an empty run."""
     from apache_beam.io.filesystems import FileSystems
 
-    from gimefive_tf.pictures import picture_files
+    from gimefive_tf.pictures import is_glob, picture_files
 
     patterns, named, broken, counted = [], set(), [], set()
     media = media_extensions()
@@ -421,7 +421,7 @@ def input_patterns(inputs):
             found = FileSystems.match([text])[0].metadata_list
         except Exception as error:  # the file system's refusal (permissions, network)
             raise GiMeFiveError(f"cannot list {text}: {_reason(error)}") from None
-        glob = any(c in text for c in "*?[")
+        glob = is_glob(text)
         if not found:
             raise GiMeFiveError(f"{text} {'matches no file' if glob else 'does not exist'}; "
                                 "pass image or video files, folders or glob patterns")

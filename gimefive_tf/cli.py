@@ -53,6 +53,13 @@ def print_json(data):
     sys.stdout.write("\n")
 
 
+def print_skipped(skipped):
+    """One stderr line per input a command left out ((source, reason) pairs), in text and JSON
+    modes alike: how every command says it dropped something."""
+    for source, reason in skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+
+
 def progress(iterable, description, total=None, file=None):
     """A tqdm progress bar on stderr (or `file`), shown only when that is a terminal (the plain
     one: in a notebook, where stderr is no terminal, it stays off instead of asking for

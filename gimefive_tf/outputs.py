@@ -38,16 +38,18 @@ def claim_file(path, overwrite=False, option="--out"):
     return path
 
 
-def claim_folder(path, overwrite=False, option="--out"):
+def claim_folder(path, overwrite=False, option="--out", create=True):
     """`path` as an output folder: created if missing; one that holds files is refused unless
-    `overwrite` (then files of the same names are replaced, others kept)."""
+    `overwrite` (then files of the same names are replaced, others kept). create=False: only
+    refused, not made (a command that makes it once its input is read, so that a failed run
+    leaves no empty folder behind)."""
     path = pathlib.Path(path).expanduser()
     if path.exists() and not path.is_dir():
         raise GiMeFiveError(f"{option} {path} is a file; name a folder")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         raise GiMeFiveError(f"{path} is not empty; nothing was overwritten (pass --overwrite "
                             f"or another {option})")
-    return writable_folder(path)
+    return writable_folder(path) if create else path
 
 
 @contextlib.contextmanager

@@ -2,8 +2,8 @@
 reader (datasets, `predict`, `scores`, `explain`, frames), the server and `batch`.
 
 TensorFlow decodes JPEG, PNG, BMP, GIF (the first frame) and WebP, also inside a tf.data
-pipeline or a SavedModel; TIFF, PPM/PGM and a phone's MPO JPEGs are read through Pillow. Every decoded
-picture is shown as a viewer shows it: a camera's EXIF orientation applied.
+pipeline or a SavedModel; TIFF, PPM/PGM and a phone's MPO JPEGs are read through Pillow. Every
+decoded picture is shown as a viewer shows it: a camera's EXIF orientation applied.
 """
 
 import contextlib
@@ -119,6 +119,11 @@ def picture_files(folder, extensions=EXTENSIONS):
                   and (p.is_file() or p.is_symlink() and not p.exists()))
 
 
+def is_glob(text):
+    """Whether `text` is a glob pattern (a path the shell left with *, ? or [ in it)."""
+    return any(c in str(text) for c in "*?[")
+
+
 def collect(paths, extensions=EXTENSIONS):
     """[path]: the one input collector of the commands that read pictures: each file as given,
     each folder's pictures (`picture_files`), each glob pattern's pictures (a pattern the shell
@@ -128,7 +133,7 @@ def collect(paths, extensions=EXTENSIONS):
 
     found = []
     for path in map(pathlib.Path, paths):
-        if not path.exists() and any(c in str(path) for c in "*?["):
+        if not path.exists() and is_glob(path):
             matched = [pathlib.Path(m) for m in sorted(glob.glob(str(path), recursive=True))]
             pictures = [m for m in matched if m.is_file() and m.suffix.lower() in extensions]
             if not pictures:

@@ -6,11 +6,9 @@ training faces -> model -> scores. Every face in a picture gets a row; a picture
 face gets one row that says so (`--crop auto` classifies such a picture whole instead).
 """
 
-import sys
-
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, format_table, positive_int,
-    print_json, progress)
+    print_json, print_skipped, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import claim_file
 from gimefive_tf.labels import EMOTIONS
@@ -59,8 +57,7 @@ def main(argv=None):
     if len(unreadable) == len(inputs):
         raise GiMeFiveError(unreadable[0].reason if len(inputs) == 1 else
                             f"none of the {len(inputs)} inputs is a readable image")
-    for result in unreadable:
-        print(f"skipped {result.input}: {result.reason}", file=sys.stderr)
+    print_skipped((result.input, result.reason) for result in unreadable)
     if args.plot:
         plot_faces(inputs[0][1], results, args.plot)
     if args.json:

@@ -10,13 +10,12 @@ skipped, never fatal.
 
 import csv
 import pathlib
-import sys
 
 import numpy as np
 
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, positive_int, print_json,
-    progress)
+    print_skipped, progress)
 from gimefive_tf.choices import LAYOUTS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import atomic_path, claim_file
@@ -31,14 +30,15 @@ def find_images(path, layout=None, limit=None):
     `limit` in path order), or a dataset CSV's (a seeded random `limit` of them)."""
     from gimefive_tf.data import read_dataset
     from gimefive_tf.data.pipeline import readable_mask
+    from gimefive_tf.pictures import (NAMES, TENSORFLOW_EXTENSIONS, collect, is_glob,
+                                      is_picture_name)
 
     path = pathlib.Path(path)
-    if not path.exists() and not any(c in str(path) for c in "*?["):  # a glob: `collect`'s
+    if not path.exists() and not is_glob(path):  # a glob is `collect`'s
         raise GiMeFiveError(f"{path} does not exist; pass an image folder or a labels CSV")
     if path.is_file() and path.suffix.lower() == ".csv":
         table = read_dataset(path, layout=layout).sample(limit)
         return table.frame["source"].tolist(), table.pixels, table.skipped
-    from gimefive_tf.pictures import NAMES, TENSORFLOW_EXTENSIONS, collect, is_picture_name
 
     if path.is_file() and not is_picture_name(path):
         raise GiMeFiveError(f"no images ({NAMES}) found in {path}")
@@ -103,7 +103,8 @@ def build_parser():
     parser = ArgumentParser(
         prog="gimefive-scores",
         description="Write per-image emotion scores (the paper's Table 3 format) as CSV.")
-    parser.add_argument("path", metavar="PATH", help="image folder (recursive), image, quoted glob pattern, or CSV")
+    parser.add_argument("path", metavar="PATH",
+                        help="image folder (recursive), image, quoted glob pattern, or CSV")
     add_model_argument(parser)
     parser.add_argument("--out", default="scores.csv", help="CSV to write (default scores.csv; "
                         "an existing file is never overwritten without --overwrite)")
@@ -148,10 +149,8 @@ def main(argv=None):
         boxes = [(r.face if r.face is not None else "", r.box or ["", "", "", ""])
                  for r in scored]
     write_scores(out, kept, probabilities, boxes, args.digits)
-    for source, reason in skipped:
-        print(f"skipped {source}: {reason}", file=sys.stderr)
-    for source in faceless:
-        print(f"skipped {source}: no face found", file=sys.stderr)
+    print_skipped(skipped)
+    print_skipped((source, "no face found") for source in faceless)
     summary = {"csv": str(out), "images": len(set(kept)), "rows": len(kept),
                "skipped": len(skipped), "without_face": len(faceless)}
     if args.json:

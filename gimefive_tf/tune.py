@@ -6,11 +6,9 @@ KERASTUNER_TUNER_ID / KERASTUNER_ORACLE_IP / KERASTUNER_ORACLE_PORT variables ar
 process with KERASTUNER_TUNER_ID=chief, workers with any other id, all sharing --out).
 """
 
-import sys
-
 from gimefive_tf.cli import (
     ArgumentParser, add_data_arguments, command, fraction, non_negative_int, positive_int,
-    print_json, progress)
+    print_json, print_skipped, progress)
 from gimefive_tf.tuning.space import ORACLE_NAMES, SPACES_DIR
 
 
@@ -50,8 +48,7 @@ def main(argv=None):
                          args.distribution, args.seed, args.layout, progress=progress)
     if summary is None:  # a worker of a distributed search: the chief reports
         return 0
-    for source, reason in summary["skipped_images"]:  # as `data stats` says them
-        print(f"skipped {source}: {reason}", file=sys.stderr)
+    print_skipped(summary["skipped_images"])
     if args.json:
         print_json(summary)
     else:

@@ -5,7 +5,7 @@ import sys
 
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, command, format_table, fraction, non_negative_int,
-    positive_float, positive_int, print_json, progress)
+    positive_float, positive_int, print_json, print_skipped, progress)
 from gimefive_tf.choices import FER2013_USAGES, LAYOUTS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
@@ -105,8 +105,7 @@ def stats(args):
 
         plot_counts(summaries, args.plot)
     for table in tables:  # every unreadable image, in text and JSON modes alike
-        for source, reason in table.skipped:
-            print(f"skipped {source}: {reason}", file=sys.stderr)
+        print_skipped(table.skipped)
     if args.json:
         print_json(summaries[0] if len(summaries) == 1 else summaries)
         return
@@ -190,12 +189,11 @@ def extract_frames(args):
 
 
 def _claim_out(args):
-    """--out as every command claims it: a non-empty folder only with --overwrite (a new one is
-    made by the verb once its input has been read, so a failed run leaves none behind)."""
+    """--out as every command claims it: a non-empty folder only with --overwrite (made by the
+    verb once its input has been read)."""
     from gimefive_tf.outputs import claim_folder
 
-    if pathlib.Path(args.out).expanduser().exists():
-        claim_folder(args.out, args.overwrite)
+    claim_folder(args.out, args.overwrite, create=False)
 
 
 def _dropped(table):
@@ -222,8 +220,7 @@ def _reshaped(args, path, usage=None):
     stderr (as stats says it); duplicate rows dropped when asked, else kept and counted on
     stderr."""
     table = _read(path, args.layout, usage)
-    for source, reason in table.skipped:
-        print(f"skipped {source}: {reason}", file=sys.stderr)
+    print_skipped(table.skipped)
     count = table.duplicates()
     if count and args.drop_duplicates:
         print(f"{table.root}: dropped {count} duplicate row(s)", file=sys.stderr)

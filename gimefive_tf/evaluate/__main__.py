@@ -12,11 +12,10 @@ accuracy over those faces (the largest face of each photo), and the accuracy ove
 """
 
 import pathlib
-import sys
 
 from gimefive_tf.cli import (
     ArgumentParser, add_data_arguments, add_face_arguments, add_model_argument, command,
-    format_table, positive_int, print_json, progress)
+    format_table, positive_int, print_json, print_skipped, progress)
 from gimefive_tf.evaluate import evaluate_table, write_outputs
 
 
@@ -48,12 +47,11 @@ def main(argv=None):
     if args.out:  # claimed before any work, as every command claims its --out
         from gimefive_tf.outputs import claim_folder
 
-        claim_folder(args.out, args.overwrite)
+        claim_folder(args.out, args.overwrite, create=False)
     tables = [read_dataset(path, layout=args.layout, split=args.split).sample(args.limit)
               for path in args.data]
     for table in tables:  # unreadable images are left out of the scores, and said so
-        for source, reason in table.skipped:
-            print(f"skipped {source}: {reason}", file=sys.stderr)
+        print_skipped(table.skipped)
     pipeline = FacePipeline(args.model, args.detector, args.framing, args.crop,
                             batch_size=args.batch_size, turned=not args.upright_only)
     reports = []

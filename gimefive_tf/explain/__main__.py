@@ -11,13 +11,12 @@ takes every picture as a face crop); DATA (or --data DATA) is a labeled dataset 
 
 import argparse
 import pathlib
-import sys
 
 import numpy as np
 
 from gimefive_tf.cli import (
     MODEL_HELP, ArgumentParser, add_data_arguments, add_face_arguments, command, finite_float,
-    format_table, non_negative_int, positive_int, print_json, progress)
+    format_table, non_negative_int, positive_int, print_json, print_skipped, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.explain.methods import DEFAULT_METHOD, METHODS
 from gimefive_tf.labels import EMOTIONS
@@ -95,9 +94,7 @@ def face_results(args, model, explain=None):
                             target=getattr(args, "target", None),
                             turned=not args.upright_only)
     results = pipeline.run(collect_inputs(args.inputs, args.limit), progress=progress)
-    for result in results:
-        if result.scores is None:
-            print(f"skipped {result.input}: {result.reason}", file=sys.stderr)
+    print_skipped((result.input, result.reason) for result in results if result.scores is None)
     results = [result for result in results if result.scores is not None]
     if not results:
         raise GiMeFiveError("no face in any input (pass --crop auto or none to use whole "

@@ -87,9 +87,8 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
                  for turns in QUARTER_TURNS]
         boxes = max(found, key=lambda faces: (max((box.score for box in faces), default=0),
                                               len(faces)))
-    if not boxes and thorough and not whole_view_only and detector == "blazeface" and \
-            min_score is None and mtcnn_runs():  # nothing upright nor turned: MTCNN's search
-        boxes = mtcnn_faces(image, MTCNN_FALLBACK_SCORE)
+    if not boxes and thorough and not whole_view_only and _asks_mtcnn(detector, min_score):
+        boxes = mtcnn_faces(image, MTCNN_FALLBACK_SCORE)  # nothing upright nor turned
     if scale < 1:
         boxes = [moved(box, 1 / scale) for box in boxes]
     boxes = [box for box in boxes if min(box.w, box.h) >= min_size
@@ -105,12 +104,18 @@ def visible_part(box, shape, factor=1.0):
     return max(0, inside_w) * max(0, inside_h) / box.area if box.area else 0.0
 
 
+def _asks_mtcnn(detector, min_score):
+    """Whether the search takes MTCNN's second opinions: the default (blazeface at its own
+    thresholds), where MTCNN runs (TensorFlow's Keras)."""
+    return detector == "blazeface" and min_score is None and mtcnn_runs()
+
+
 def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
             quick=False, min_side=12):
-    if detector == "blazeface" and min_score is None and not mtcnn_runs():
-        return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
-    if detector == "blazeface" and min_score is None:
+    if _asks_mtcnn(detector, min_score):
         return _blazeface_search(image, trusted, thorough and not whole_view_only, turned, quick)
+    if detector == "blazeface" and min_score is None:
+        return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
     if detector == "blazeface":
         return load_blazeface()(image, min_score, 1 if whole_view_only else None)
     if detector == "mtcnn":

@@ -13,7 +13,6 @@ them, so slow requests do not stall the others.
 
 import asyncio
 import base64
-import datetime
 import json
 import pathlib
 import sys
@@ -23,7 +22,7 @@ import numpy as np
 
 from gimefive_tf.errors import GiMeFiveError, first_line
 from gimefive_tf.export import crop_signature, mirrored
-from gimefive_tf.serve.protocol import BODY_TIMEOUT_S
+from gimefive_tf.serve.protocol import BODY_TIMEOUT_S, log_time
 from gimefive_tf.serve.servable import RequestError, format_predict, parse_predict
 
 STATIC = pathlib.Path(__file__).resolve().parent / "static"
@@ -133,12 +132,11 @@ class ModelRunner:
             if batching else None
         # an export from before the mirrored signatures decides on the crop alone, so that its
         # explanation is still of the decision it reports
-        self.mirrored = mirrored(servable.versions[servable.latest])
+        mirror = None if mirrored(servable.versions[servable.latest]) else False
         self.pipelines = {
             explain: FacePipeline(calibration_model, detector, framing,
                                   classifier=self._classifier(explain),
-                                  size=servable.image_size, turned=turned,
-                                  mirror=None if self.mirrored else False)
+                                  size=servable.image_size, turned=turned, mirror=mirror)
             for explain in (False, True)}
 
     def _run(self, key, arrays):
@@ -287,13 +285,13 @@ class Guard:
             if state["body_done"]:
                 return await receive()  # a disconnect, awaited by the app
             wait = min(self.body_timeout, deadline - time.monotonic())
-            if wait <= 0:
-                raise _BodyStalled(f"arrives slower than {MIN_BODY_RATE // 1024} KB/s")
             try:
+                if wait <= 0:
+                    raise asyncio.TimeoutError
                 message = await asyncio.wait_for(receive(), wait)
             except asyncio.TimeoutError:
-                raise _BodyStalled(f"stalled: nothing arrived for {wait:.3g} s" if
-                                   wait == self.body_timeout else
+                raise _BodyStalled(f"stalled: nothing arrived for {wait:g} s"
+                                   if wait == self.body_timeout else
                                    f"arrives slower than {MIN_BODY_RATE // 1024} KB/s") from None
             if message["type"] == "http.disconnect":
                 raise _ClientGone()
@@ -306,14 +304,12 @@ class Guard:
 
         error = None
         try:
-            if length > self.max_body:
-                raise _BodyTooLarge(self.max_body)
-            await self.app(scope, limited_receive, closing_send)
-        except RequestError as refused:
-            error = str(refused)
-            if not state["sent"]:
-                await error_response(error, refused.status)(scope, receive, closing_send)
-        except Exception as failure:  # the app's own JSON 500 went out already (create_app)
+            if length > self.max_body:  # refused from the header, before any of the body
+                await error_response(str(_BodyTooLarge(self.max_body)), 413)(
+                    scope, receive, closing_send)
+            else:
+                await self.app(scope, limited_receive, closing_send)
+        except Exception as failure:  # a bug: the app's handler (`failed`) sent its JSON 500
             error = first_line(failure)
             if not state["sent"]:
                 await error_response(f"internal error: {error}", 500)(scope, receive,
@@ -324,9 +320,7 @@ class Guard:
             self.metrics.requests.labels(route, str(state["status"])).inc()
             self.metrics.latency.labels(route).observe(seconds)
             client = scope.get("client") or ("-", 0)
-            line = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(
-                        timespec="milliseconds"),
-                    "client": client[0], "method": scope["method"], "path": scope["path"],
+            line = {"time": log_time(), "client": client[0], "method": scope["method"], "path": scope["path"],
                     "status": state["status"], "ms": round(1000 * seconds, 1),
                     "bytes_in": max(length, state["bytes"])}
             if error and state["status"] >= 500:
@@ -378,50 +372,40 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
     state = {"ready": False}
 
     async def model_get(request):
-        try:
-            name, version, metadata, verb = _split_model_path(request.path_params["rest"])
-            if verb:
-                raise RequestError(f"use POST for :{verb}", 405)
-            servable.version(name, version)
-            return JSONResponse(servable.metadata(version) if metadata
-                                else servable.status(version))
-        except RequestError as error:
-            return error_response(str(error), error.status)
+        name, version, metadata, verb = _split_model_path(request.path_params["rest"])
+        if verb:
+            raise RequestError(f"use POST for :{verb}", 405)
+        servable.version(name, version)
+        return JSONResponse(servable.metadata(version) if metadata else servable.status(version))
 
     async def model_post(request):
+        name, version, metadata, verb = _split_model_path(request.path_params["rest"])
+        if metadata or verb is None:
+            raise RequestError("POST .../<name>[/versions/<v>]:predict", 404)
+        if verb in ("classify", "regress"):
+            raise RequestError(f"this model has no {verb} signature; use :predict", 400)
+        if verb != "predict":
+            raise RequestError(f"unknown verb :{verb}; use :predict", 404)
+        number, signatures = servable.version(name, version)
+        body = await request.body()
+        signature, arrays, layout = await runner.in_worker(_parse_request, body, signatures)
         try:
-            name, version, metadata, verb = _split_model_path(request.path_params["rest"])
-            if metadata or verb is None:
-                raise RequestError("POST .../<name>[/versions/<v>]:predict", 404)
-            if verb in ("classify", "regress"):
-                raise RequestError(f"this model has no {verb} signature; use :predict", 400)
-            if verb != "predict":
-                raise RequestError(f"unknown verb :{verb}; use :predict", 404)
-            number, signatures = servable.version(name, version)
-            body = await request.body()
-            signature, arrays, layout = await runner.in_worker(_parse_request, body, signatures)
-            try:
-                outputs = await runner.run((number, signature), arrays)
-            except Exception as error:  # the model refused the input: TF Serving says 400 too
-                raise RequestError(await runner.in_worker(
-                    _refusal, error, arrays, signatures[signature])) from None
-            return Response(await runner.in_worker(_render, format_predict(outputs, layout)),
-                            media_type="application/json")
-        except RequestError as error:
-            return error_response(str(error), error.status)
+            outputs = await runner.run((number, signature), arrays)
+        except Exception as error:  # the model refused the input: TF Serving says 400 too
+            raise RequestError(await runner.in_worker(
+                _refusal, error, arrays, signatures[signature])) from None
+        return Response(await runner.in_worker(_render, format_predict(outputs, layout)),
+                        media_type="application/json")
 
     async def analyze(request):
-        try:
-            data, name, explain = await _read_photo(request)
-            check_image(data)
-            image = await runner.in_worker(_decode, data)
-            records = await runner.in_worker(runner.analyze, image, name, explain)
-            metrics.faces.inc(sum(r["face"] is not None for r in records))
-            return JSONResponse({"model": servable.name, "version": servable.latest,
-                                 "width": int(image.shape[1]), "height": int(image.shape[0]),
-                                 "faces": records})
-        except RequestError as error:
-            return error_response(str(error), error.status)
+        data, name, explain = await _read_photo(request)
+        check_image(data)
+        image = await runner.in_worker(_decode, data)
+        records = await runner.in_worker(runner.analyze, image, name, explain)
+        metrics.faces.inc(sum(r["face"] is not None for r in records))
+        return JSONResponse({"model": servable.name, "version": servable.latest,
+                             "width": int(image.shape[1]), "height": int(image.shape[0]),
+                             "faces": records})
 
     async def index(request):
         return FileResponse(STATIC / "index.html", media_type="text/html")
@@ -444,7 +428,7 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
         return error_response(f"no such endpoint: {request.method} {request.url.path}",
                               getattr(exc, "status_code", 404))
 
-    async def refused(request, exc):  # a RequestError no route caught (a stalled body)
+    async def refused(request, exc):  # every RequestError, a route's or the body's (Guard)
         return error_response(str(exc), exc.status)
 
     async def failed(request, exc):  # a bug of ours: still JSON, and the Guard logs it

@@ -18,13 +18,17 @@ import sys
 BODY_TIMEOUT_S = 5.0  # a request whose headers or body send nothing for this long: 408, closed
 
 
+def log_time():
+    """The time of a log line (UTC, milliseconds), as every JSON line of the server has it."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")
+
+
 class JSONLines(logging.Formatter):
     """A log record as one JSON line (the server's stdout is JSON lines)."""
 
     def format(self, record):
-        return json.dumps({"time": datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec="milliseconds"), "level": record.levelname.lower(),
-            "message": record.getMessage()})
+        return json.dumps({"time": log_time(), "level": record.levelname.lower(),
+                           "message": record.getMessage()})
 
 
 @functools.lru_cache(maxsize=None)
@@ -90,13 +94,9 @@ def http_protocol(timeout_s=BODY_TIMEOUT_S):
             self.transport.close()
 
         def send_400_response(self, msg):
-            body = json.dumps({"error": "the request is not valid HTTP/1.1 (its request line, "
-                                        "a header, Content-Length or a chunk size)"}).encode()
-            response = h11.Response(status_code=400, reason=b"Bad Request", headers=[
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()), (b"connection", b"close")])
-            for event in (response, h11.Data(data=body), h11.EndOfMessage()):
-                self.transport.write(self.conn.send(event))
+            self.transport.write(raw_response(
+                400, "Bad Request", "the request is not valid HTTP/1.1 (its request line, a "
+                "header, Content-Length or a chunk size)"))
             self.transport.close()
 
     return GuardedH11Protocol

@@ -272,8 +272,9 @@ def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=N
 
     Writes the annotated video `out` (optional), the per-frame CSV (default: beside `out`) and
     the scores-over-time plot (default: beside the CSV); an existing file is refused unless
-    `overwrite`. explain: a CAM method, "default" (the library's) or "none"; smooth: frames each face's scores are
-    averaged over (frames are averaged over time instead of mirror-averaged); search_every: a
+    `overwrite`. explain: a CAM method, "default" (the library's) or "none"; smooth: frames
+    each face's scores are averaged over (frames are averaged over time instead of
+    mirror-averaged); search_every: a
     whole-frame search every K analysed frames, known faces followed near their last place in
     between. progress: cli.progress (a bar over the frames) or None.
     """
@@ -292,10 +293,10 @@ def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=N
         if path:
             claim_file(path, overwrite, option)
     capture, name = open_source(source, camera)
-    if explain == "default":
-        from gimefive_tf.explain.methods import DEFAULT_METHOD as explain
-    pipeline = FacePipeline(model, detector or DEFAULT_DETECTOR, framing,
-                            explain=None if explain in (None, "none") else explain,
+    from gimefive_tf.explain.methods import DEFAULT_METHOD
+
+    explain = {"default": DEFAULT_METHOD, "none": None}.get(explain, explain)
+    pipeline = FacePipeline(model, detector or DEFAULT_DETECTOR, framing, explain=explain,
                             batch_size=4, max_side=VIDEO_DETECTION_SIDE,
                             mirror=False)  # frames are averaged over time (smooth) instead
     analyzer = VideoAnalyzer(pipeline, smooth, search_every)
