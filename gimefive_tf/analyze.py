@@ -94,7 +94,8 @@ class FacePipeline:
     max_side: search pictures scaled down to this side (SEARCH_SIDE; video: smaller); None:
     full size. turned: a picture with no face upright is searched again turned by quarter turns
     (a phone picture stored sideways); its faces are reported in the picture's own pixels and
-    classified upright. Off for video frames.
+    classified upright. Off for video frames. second_opinions=False: find faces as the
+    on-device bundle does, without MTCNN (`gimefive_tf.faces.spec`).
     classifier: (crops, mirror) -> (probabilities, heatmaps or None, targets or None) in place
     of the in-process model (the server's batched signatures, which decide and explain as
     `gimefive_tf.decision` does); `model` then only names the model whose framing calibration
@@ -111,7 +112,7 @@ class FacePipeline:
 
     def __init__(self, model=None, detector=DEFAULT_DETECTOR, framing=None, crop="face",
                  explain=None, layer=None, batch_size=64, max_side=SEARCH_SIDE, target=None,
-                 classifier=None, size=64, mirror=None, turned=True):
+                 classifier=None, size=64, mirror=None, turned=True, second_opinions=True):
         from gimefive_tf.loading import load_model
 
         check_choice("crop", crop, CROPS)
@@ -123,7 +124,8 @@ class FacePipeline:
         if classifier is None:
             self.model = load_model(model) if model_path is not None or model is None else model
         self.size = int(self.model.input_shape[1]) if self.model is not None else int(size)
-        self.cropper = FaceCropper(detector, framing, model_path, self.size, max_side, turned)
+        self.cropper = FaceCropper(detector, framing, model_path, self.size, max_side, turned,
+                                   second_opinions)
         self.detector, self.crop, self.batch_size = detector, crop, int(batch_size)
         self.target, self._classifier = target, classifier
         self.mirror = crop != "none" if mirror is None else bool(mirror)

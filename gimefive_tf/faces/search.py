@@ -22,7 +22,7 @@ half-recognize a face lying on its side or upside down as it is, with its landma
 
 import numpy as np
 
-from gimefive_tf.faces.boxes import Box, iou, moved
+from gimefive_tf.faces.boxes import iou, moved, unturned, visible_part
 from gimefive_tf.faces.detectors import (DEFAULT_DETECTOR, BlazeFaceFullRange, check_detector,
                                          confirmed, haar_faces, load_blazeface, mtcnn_faces,
                                          mtcnn_runs, onet_score)
@@ -42,13 +42,14 @@ MTCNN_FALLBACK_SCORE = 0.95  # MTCNN's own faces from this score, when nothing e
 FULL_RANGE_MARGIN = 0.125  # its look has this much black around the picture: faces cut by the
 #                            edge are seen with room around them
 MIN_VISIBLE = 0.5  # a face with less of its box inside the picture cannot be read
+MIN_FACE_SIDE = 24  # smaller faces (in the picture's pixels) are not reported
 LOCAL_MIN_SCORE = 0.25  # a look near where a face was a frame ago
 QUARTER_TURNS = (1, 2, 3)
 
 
-def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_SIDE,
+def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=MIN_FACE_SIDE, max_side=SEARCH_SIDE,
                  min_score=None, trusted=(), whole_view_only=False, thorough=True,
-                 turned=True):
+                 turned=True, second_opinions=True):
     """Faces in an RGB (or gray) uint8 image, largest first, as Boxes in its own pixels; one
     Box per face, whatever the detector.
 
@@ -63,7 +64,9 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
     off for video frames): when nothing is found upright, search the picture turned by each
     quarter turn and keep the turn whose face is surest (a phone picture stored sideways
     without EXIF orientation), and a face BlazeFace is not sure of is asked which way up it is
-    (`which_way_up`); such faces carry their `angle`.
+    (`which_way_up`); such faces carry their `angle`. second_opinions=False: blazeface
+    without MTCNN's opinions, what a phone runs (`gimefive_tf.faces.spec`: BlazeFace boxes from
+    BLAZEFACE_MIN_SCORE, quarter turns when none), as where MTCNN cannot run.
     """
     import cv2
 
@@ -77,31 +80,24 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=24, max_side=SEARCH_
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     trusted = [moved(box, scale) for box in trusted]
     min_side = max(12, int(round(min_size * scale)))  # Haar's smallest face, searched size
+    asks = second_opinions and _asks_mtcnn(detector, min_score)
     boxes = _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
-                    min_side=min_side)
+                    min_side=min_side, asks=asks)
     if turned and not boxes:  # the turn whose surest face is surest: a face on its side is
         found = [[unturned(box, turns, image.shape) for box in  # half-seen in the other turns
                   _search(np.ascontiguousarray(np.rot90(image, turns)), detector, min_score, (),
                           whole_view_only, thorough=False, turned=False, quick=True,
-                          min_side=min_side)]
+                          min_side=min_side, asks=asks)]
                  for turns in QUARTER_TURNS]
         boxes = max(found, key=lambda faces: (max((box.score for box in faces), default=0),
                                               len(faces)))
-    if not boxes and thorough and not whole_view_only and _asks_mtcnn(detector, min_score):
+    if not boxes and thorough and not whole_view_only and asks:
         boxes = mtcnn_faces(image, MTCNN_FALLBACK_SCORE)  # nothing upright nor turned
     if scale < 1:
         boxes = [moved(box, 1 / scale) for box in boxes]
     boxes = [box for box in boxes if min(box.w, box.h) >= min_size
              and visible_part(box, image.shape[:2], 1 / scale) >= MIN_VISIBLE]
     return sorted(suppress_duplicates(boxes), key=lambda b: b.area, reverse=True)
-
-
-def visible_part(box, shape, factor=1.0):
-    """The part of `box`'s area inside a picture of `shape` (height, width) times `factor`."""
-    height, width = shape[0] * factor, shape[1] * factor
-    inside_w = min(width, box.x + box.w) - max(0, box.x)
-    inside_h = min(height, box.y + box.h) - max(0, box.y)
-    return max(0, inside_w) * max(0, inside_h) / box.area if box.area else 0.0
 
 
 def _asks_mtcnn(detector, min_score):
@@ -111,8 +107,8 @@ def _asks_mtcnn(detector, min_score):
 
 
 def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
-            quick=False, min_side=12):
-    if _asks_mtcnn(detector, min_score):
+            quick=False, min_side=12, asks=True):
+    if asks:
         return _blazeface_search(image, trusted, thorough and not whole_view_only, turned, quick)
     if detector == "blazeface" and min_score is None:
         return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
@@ -200,23 +196,3 @@ def roll(box):
         return 0.0
     (x0, y0), (x1, y1) = box.landmarks[:2]
     return float(np.degrees(np.arctan2(y1 - y0, x1 - x0)))
-
-
-def unturned(box, turns, shape):
-    """A Box found in `np.rot90(picture, turns)` in the picture's own pixels (`shape`: the
-    picture's), its landmarks carried along and its `angle` saying how the face lies."""
-    height, width = shape[:2]
-
-    def back(x, y):  # a point of the turned view -> the picture
-        if turns == 1:
-            return width - y, x
-        if turns == 2:
-            return width - x, height - y
-        return y, height - x
-
-    corners = np.array([back(x, y) for x, y in ((box.x, box.y), (box.x + box.w, box.y + box.h))])
-    (x0, y0), (x1, y1) = corners.min(0), corners.max(0)
-    points = None if box.landmarks is None else tuple(back(*p) for p in box.landmarks)
-    angle = (box.angle - 90 * turns + 180) % 360 - 180
-    return Box(int(round(x0)), int(round(y0)), int(round(x1 - x0)), int(round(y1 - y0)),
-               box.score, points, float(angle if angle != -180 else 180))

@@ -13,6 +13,8 @@ from gimefive_tf.faces.boxes import intersection, iou
 
 DUPLICATE_IOU = 0.3
 DUPLICATE_COVER = 0.3  # a box with this part of its area on a surer face is that face again
+BLEND_IOU, BLEND_MIN_SCORE = 0.3, 0.6  # MediaPipe's weighted suppression (`blend`)
+BLEND_COVER = 0.6  # a weaker detection this much inside or around a surer one is dropped
 
 
 def is_duplicate(box, kept, min_iou=DUPLICATE_IOU, min_cover=DUPLICATE_COVER):
@@ -24,16 +26,17 @@ def is_duplicate(box, kept, min_iou=DUPLICATE_IOU, min_cover=DUPLICATE_COVER):
                for other in kept)
 
 
-def suppress_duplicates(boxes):
+def suppress_duplicates(boxes, min_iou=DUPLICATE_IOU, min_cover=DUPLICATE_COVER):
     """The Boxes with every duplicate of a surer one dropped (surest first, order kept)."""
     kept = []
     for box in sorted(boxes, key=lambda b: -b.score):
-        if not is_duplicate(box, kept):
+        if not is_duplicate(box, kept, min_iou, min_cover):
             kept.append(box)
     return [box for box in boxes if any(box is k for k in kept)]
 
 
-def blend(boxes, points, scores, min_iou=0.3, min_blend=0.6):
+def blend(boxes, points, scores, min_iou=BLEND_IOU, min_blend=BLEND_MIN_SCORE,
+          min_cover=BLEND_COVER):
     """MediaPipe's weighted non-maximum suppression: each cluster of overlapping detections
     (x0, y0, x1, y1) becomes their score-weighted mean (a weaker box mostly inside or around
     it, the same face seen by another view of the pyramid with its context, is dropped), which
@@ -55,7 +58,7 @@ def blend(boxes, points, scores, min_iou=0.3, min_blend=0.6):
         overlap = inter / (areas[top] + areas - inter + 1e-9)
         members = remaining & (overlap > min_iou)
         cover = inter / np.minimum(areas[top], areas)   # one box mostly inside the other
-        remaining &= ~members & ~(cover > 0.6)
+        remaining &= ~members & ~(cover > min_cover)
         blended = members & (scores >= min(scores[top], min_blend))
         weights = scores[blended] / scores[blended].sum()
         clusters.append((weights @ boxes[blended], np.tensordot(weights, points[blended], 1),

@@ -2,6 +2,8 @@
 
 from gimefive_tf.faces.boxes import iou
 
+SMOOTH_FRAMES = 5  # a video face's scores are the mean of its last this many frames'
+
 
 class FaceTracker:
     """Stable ids across frames: boxes are matched greedily on overlap with the tracks, and a

@@ -23,6 +23,7 @@ from gimefive_tf.data.frames import iter_frames
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import finish_figure
 from gimefive_tf.faces import FaceTracker, is_duplicate
+from gimefive_tf.faces.tracking import SMOOTH_FRAMES
 from gimefive_tf.labels import EMOTIONS
 
 CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "tracked", "emotion") + EMOTIONS
@@ -40,7 +41,7 @@ class VideoAnalyzer:
     gone. Faces keep stable ids; each face's scores are averaged over its last `smooth` frames.
     """
 
-    def __init__(self, pipeline, smooth=5, search_every=5):
+    def __init__(self, pipeline, smooth=SMOOTH_FRAMES, search_every=5):
         self.pipeline, self.search_every = pipeline, max(1, int(search_every))
         self.tracker = FaceTracker()
         self.history = collections.defaultdict(lambda: collections.deque(maxlen=max(1, smooth)))
@@ -264,8 +265,8 @@ def open_source(source, camera=None):
 
 
 def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=None,
-                   detector=None, framing=None, explain="default", smooth=5, search_every=5,
-                   every=1, show=False, max_frames=None, overwrite=False, camera=None,
+                   detector=None, framing=None, explain="default", smooth=SMOOTH_FRAMES,
+                   search_every=5, every=1, show=False, max_frames=None, overwrite=False, camera=None,
                    progress=None):
     """Run the video path over a file (`source`) or camera number `camera` and return its
     summary (frames, faces, emotion shares, processing fps, the files written).

@@ -14,6 +14,7 @@ from gimefive_tf.cli import (
     progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces import DEFAULT_DETECTOR, DETECTORS, FRAMINGS
+from gimefive_tf.faces.tracking import SMOOTH_FRAMES
 from gimefive_tf.video import EXPLAIN_CHOICES, annotate_video
 
 
@@ -46,7 +47,7 @@ def build_parser():
     parser.add_argument("--search-every", type=positive_int, default=5, metavar="K",
                         help="search the whole frame every K analysed frames, follow known "
                              "faces near their last place in between (5; 1: search every frame)")
-    parser.add_argument("--smooth", type=positive_int, default=5,
+    parser.add_argument("--smooth", type=positive_int, default=SMOOTH_FRAMES,
                         help="average each face's scores over its last W analysed frames (5)")
     parser.add_argument("--detector", choices=DETECTORS, default=DEFAULT_DETECTOR,
                         help=f"face detector ({DEFAULT_DETECTOR})")
