@@ -198,3 +198,24 @@ def finite_float(low=None, high=None, low_open=False, high_open=False):
 
 positive_float = finite_float(0, low_open=True)
 fraction = finite_float(0, 1, low_open=True, high_open=True)
+
+
+RECORDS_JSON_HELP = ("print JSON for machines: one record per face (input, face, box [x, y, w, h], "
+                     "emotion, scores)")
+
+
+def print_face_records(records, as_json=False):
+    """The face pipeline's records (one per face, or one per picture without a face, with the
+    reason) as JSON or as a table: what predict and ondevice print."""
+    from gimefive_tf.labels import EMOTIONS
+
+    if as_json:
+        print_json(records)
+        return
+    table = [{"input": r["input"], "face": "-" if r["face"] is None else r["face"],
+              "emotion": r["emotion"] or r.get("reason"),
+              **{e: f"{r['scores'][e]:.2f}" if r["scores"] else "-" for e in EMOTIONS},
+              "box": " ".join(map(str, r["box"])) if r["box"] else "-"} for r in records]
+    columns = [("input", "input"), ("face", "face"), ("emotion", "emotion")] + \
+        [(e, e) for e in EMOTIONS] + [("box", "box x y w h")]
+    print(format_table(table, columns))

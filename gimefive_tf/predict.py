@@ -7,11 +7,10 @@ face gets one row that says so (`--crop auto` classifies such a picture whole in
 """
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, add_model_argument, command, format_table, positive_int,
-    print_json, print_skipped, progress)
+    RECORDS_JSON_HELP, ArgumentParser, add_face_arguments, add_model_argument, command,
+    positive_int, print_face_records, print_skipped, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import claim_file
-from gimefive_tf.labels import EMOTIONS
 
 
 def build_parser():
@@ -30,8 +29,7 @@ def build_parser():
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --plot")
     parser.add_argument("--limit", type=positive_int,
                         help="only the first N images, in file-name order (default all)")
-    parser.add_argument("--json", action="store_true", help="print JSON for machines: one "
-                        "record per face (input, face, box [x, y, w, h], emotion, scores)")
+    parser.add_argument("--json", action="store_true", help=RECORDS_JSON_HELP)
     return parser
 
 
@@ -60,16 +58,7 @@ def main(argv=None):
     print_skipped((result.input, result.reason) for result in unreadable)
     if args.plot:
         plot_faces(inputs[0][1], results, args.plot)
-    if args.json:
-        print_json([result.to_dict() for result in results])
-        return 0
-    table = [{"input": r.input, "face": "-" if r.face is None else r.face,
-              "emotion": r.emotion or r.reason,
-              **{e: f"{r.scores[e]:.2f}" if r.scores else "-" for e in EMOTIONS},
-              "box": " ".join(map(str, r.box)) if r.box else "-"} for r in results]
-    columns = [("input", "input"), ("face", "face"), ("emotion", "emotion")] + \
-        [(e, e) for e in EMOTIONS] + [("box", "box x y w h")]
-    print(format_table(table, columns))
+    print_face_records([result.to_dict() for result in results], args.json)
     return 0
 
 

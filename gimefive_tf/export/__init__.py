@@ -16,6 +16,8 @@ DIR/savedmodel/<name>/<version>/   TF Serving layout, signatures:
 DIR/tflite/<name>_{fp32,fp16,int8,cam}.tflite, DIR/tflite/labels.txt (fp32/fp16/int8: one
                    crop's probabilities; cam: the face pipeline's mirror-averaged decision and
                    its heatmap, one call per face)
+DIR/mobile/        the on-device bundle (`export.bundle`): BlazeFace, one int8 model that decides
+                   and explains (with MediaPipe-readable metadata), the pipeline's specification
 DIR/report.json    per artifact: size, top-1 agreement and max |probability diff| against the
                    Keras model on real faces, accuracy on --eval-data, single-image latency.
 """
@@ -32,7 +34,7 @@ from gimefive_tf.decision import (IN_GRAPH_METHODS, cam, decide, explained_decis
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
-FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam")
+FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam", "mobile")
 TFLITE_FILES = {"tflite": "fp32", "tflite-fp16": "fp16", "tflite-int8": "int8",
                 "tflite-cam": "cam"}
 
@@ -121,13 +123,15 @@ def _backward_known(layer, last):
     return isinstance(layer, (keras.layers.Dropout, keras.layers.GlobalAveragePooling2D))
 
 
-def _backward(layer, inputs, output, grad):
-    """d logit / d inputs of `layer`, from d logit / d its output, in forward ops only."""
+def _backward(layer, inputs, output, grad, kernel=lambda variable: variable):
+    """d logit / d inputs of `layer`, from d logit / d its output, in forward ops only; each
+    kernel read through `kernel` (the on-device model's shared int8 weights)."""
     import keras
     import tensorflow as tf
 
     if isinstance(layer, keras.layers.Dense):  # ReLU dense layer
-        return tf.matmul(grad * tf.cast(output > 0, grad.dtype), layer.kernel, transpose_b=True)
+        return tf.matmul(grad * tf.cast(output > 0, grad.dtype), kernel(layer.kernel),
+                         transpose_b=True)
     if isinstance(layer, keras.layers.GlobalAveragePooling2D):
         height, width = inputs.shape[1:3]
         return tf.zeros_like(inputs) + grad[:, None, None, :] / (height * width)
@@ -144,7 +148,7 @@ def _backward(layer, inputs, output, grad):
         norm = layer.norm_layers[0]
         scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
         grad = grad * (scale * norm.gamma if norm.scale else scale)
-    return tf.nn.conv2d_transpose(grad, layer.conv_layers[0].kernel, tf.shape(inputs),
+    return tf.nn.conv2d_transpose(grad, kernel(layer.conv_layers[0].kernel), tf.shape(inputs),
                                   strides=1, padding="SAME")
 
 
@@ -338,11 +342,15 @@ def _artifact_runner(kind, path):
         predict = tf.saved_model.load(str(path)).signatures["predict_pixels"]
         return lambda images: predict(pixels=tf.constant(images, tf.uint8))[
             "probabilities"].numpy()
+    if kind == "mobile":
+        from gimefive_tf.export.bundle import CLASSIFIER_FILE
+
+        path = pathlib.Path(path) / CLASSIFIER_FILE
     lite = TFLiteModel(path)
     return lambda images: np.stack([lite(image)["probabilities"] for image in images])
 
 
-MIRRORED_ARTIFACTS = ("tflite-cam",)  # decide as the face pipeline does (`decision`)
+MIRRORED_ARTIFACTS = ("tflite-cam", "mobile")  # decide as the face pipeline does (`decision`)
 
 
 def build_report(model, artifacts, sample, eval_set=None):
@@ -387,7 +395,7 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     each (a seeded subset). Nothing is overwritten without `overwrite`, except a version folder
     a killed export left without saved_model.pb; every file appears whole or not at all.
     """
-    from gimefive_tf.loading import load_model
+    from gimefive_tf.loading import SHIPPED, load_model, model_file
     from gimefive_tf.outputs import atomic_path, writable_folder, write_text
 
     formats = formats.split(",") if isinstance(formats, str) else list(formats)
@@ -397,8 +405,11 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
                             f"{', '.join(FORMATS)}")
     if "tflite-int8" in formats and not calibration_data:
         raise GiMeFiveError(NEEDS_CALIBRATION)
-    model = load_model(model) if model is None or isinstance(model, (str, pathlib.Path)) \
-        else model
+    model_path = model_file(model) if model is None or isinstance(model, (str, pathlib.Path)) \
+        else None
+    trained_on = SHIPPED[model]["data"] if isinstance(model, str) and model in SHIPPED else \
+        (SHIPPED["rafdb"]["data"] if model is None else None)
+    model = load_model(model) if model_path is not None else model
     size = model.input_shape[1]
     layer = None  # the default explanation's layer
 
@@ -412,7 +423,9 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     out = pathlib.Path(out)
     saved_dir = out / "savedmodel" / name / str(version)
     tflite_dir = out / "tflite"
-    targets = ([saved_dir] if "savedmodel" in formats else []) + [
+    mobile_dir = out / "mobile"
+    targets = ([saved_dir] if "savedmodel" in formats else []) + (
+        [mobile_dir] if "mobile" in formats else []) + [
         tflite_dir / f"{name}_{TFLITE_FILES[f]}.tflite" for f in formats if f in TFLITE_FILES]
     # A version folder without saved_model.pb is what a killed export left: replaced freely.
     existing = [str(t) for t in targets if t.exists() and not (
@@ -433,6 +446,16 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
                 shutil.rmtree(saved_dir)
             partial.rename(saved_dir)  # a version appears whole, or not at all
             artifacts[kind] = saved_dir
+        elif kind == "mobile":
+            from gimefive_tf.export.bundle import export_bundle
+
+            partial = out / ".mobile.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            export_bundle(model, partial, name, version, model_path, trained_on)
+            if mobile_dir.exists():
+                shutil.rmtree(mobile_dir)
+            partial.rename(mobile_dir)  # the bundle appears whole, or not at all
+            artifacts[kind] = mobile_dir
         else:
             path = tflite_dir / f"{name}_{TFLITE_FILES[kind]}.tflite"
             with atomic_path(path) as temporary:
