@@ -2,8 +2,10 @@
 `export --formats mobile`, run as a phone runs it (LiteRT, numpy, Pillow) and as MediaPipe
 Tasks' ImageClassifier reads it, against the library's face pipeline."""
 
+import contextlib
 import json
 import os
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -32,12 +34,26 @@ BLOCKER = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory):
-    """The shipped model's bundle, exported once for this module."""
+def exported(tmp_path_factory):
+    """The shipped model's bundle and web app, exported once for this module (the app when
+    LiteRT.js is installed: the README's first command installs it)."""
+    from gimefive_tf.export.webapp import check_runtime
+    from gimefive_tf.errors import GiMeFiveError
+
     out = tmp_path_factory.mktemp("mobile") / "export"
-    assert export_main(["--out", str(out), "--formats", "mobile", "--limit", "8",
+    try:
+        check_runtime()
+        formats = "mobile,web"
+    except GiMeFiveError:
+        formats = "mobile"
+    assert export_main(["--out", str(out), "--formats", formats, "--limit", "8",
                         "--json"]) == 0
-    return out / "mobile"
+    return out
+
+
+@pytest.fixture(scope="module")
+def bundle(exported):
+    return exported / "mobile"
 
 
 @pytest.fixture(scope="module")
@@ -182,6 +198,17 @@ def test_an_upside_down_picture_is_searched_turned_and_reported_in_its_own_pixel
     assert turned[0]["emotion"] == upright[0]["emotion"]
 
 
+def test_a_web_export_without_litertjs_is_one_clear_line_before_any_work(tmp_path,
+                                                                           monkeypatch):
+    from gimefive_tf.errors import GiMeFiveError
+    from gimefive_tf.export import webapp
+
+    monkeypatch.setattr(webapp, "RUNTIME", tmp_path / "node_modules" / "@litertjs")
+    with pytest.raises(GiMeFiveError, match=r"needs LiteRT.js .*: run npm ci --prefix"):
+        export_main(["--out", str(tmp_path / "out"), "--formats", "mobile,web"])
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_model_the_bundle_cannot_write_out_is_one_clear_line(tmp_path):
     from gimefive_tf.models import create_model
 
@@ -192,3 +219,191 @@ def test_a_model_the_bundle_cannot_write_out_is_one_clear_line(tmp_path):
     assert done.returncode == 2 and done.stderr.startswith("error: the on-device bundle writes "
                                                            "GiMeFive-style models only")
     assert len(done.stderr.strip().splitlines()) == 1 and not (tmp_path / "out" / "mobile").exists()
+
+
+# ------------------------------------------------------------------------------ the web app
+
+@pytest.fixture(scope="module")
+def web(exported):
+    """The offline web app; in CI its absence is a failure (the README installs LiteRT.js)."""
+    if not (exported / "web").is_dir():
+        if os.environ.get("CI"):
+            pytest.fail("LiteRT.js is missing: the README's first command runs npm ci")
+        pytest.skip("LiteRT.js is not installed (npm ci --prefix gimefive_tf/webapp)")
+    return exported / "web"
+
+
+@contextlib.contextmanager
+def static_server(folder):
+    """Any static file server serves the app: Python's own, on a free port."""
+    import functools
+    import http.server
+    import threading
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextlib.contextmanager
+def app_page(url, *flags):
+    """A headless Chromium page on the app at `url`, loaded; yields (page, requests made to
+    anywhere but the app's own origin)."""
+    from playwright.sync_api import sync_playwright
+
+    from test_serve_browser import chromium
+
+    origin = "/".join(url.split("/")[:3]) + "/"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=[
+            "--no-sandbox", "--disable-gpu", *flags])
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 900})
+            outside = []
+            page.on("request", lambda r: outside.append(r.url)
+                    if not r.url.startswith((origin, "data:", "blob:")) else None)
+            page.goto(url)
+            wait_ready(page)
+            yield page, outside
+        finally:
+            browser.close()
+
+
+def wait_ready(page):
+    page.wait_for_function("window.gimefive.ready || window.gimefive.error", timeout=120_000)
+    assert page.evaluate("window.gimefive.error") is None
+
+
+def uploaded(page, path):
+    """The records the page computed for one picture file."""
+    done = page.evaluate("window.gimefive.pictures.length")
+    page.set_input_files("#file", str(path))
+    page.wait_for_function(f"window.gimefive.pictures.length > {done}", timeout=120_000)
+    return page.evaluate("window.gimefive.pictures")[-1]["records"]
+
+
+def assert_same_faces(mine, theirs, pixels=None):
+    """The same faces (IoU >= 0.5; boxes within `pixels` when given) with the same emotions."""
+    from gimefive_tf.faces import Box, iou
+
+    assert len(mine) == len(theirs), (mine, theirs)
+    for a, b in zip(mine, theirs):
+        assert a["emotion"] == b["emotion"], (a, b)
+        if a["box"] is not None:
+            assert iou(Box(*a["box"]), Box(*b["box"])) >= 0.5, (a, b)
+            if pixels is not None:
+                assert np.abs(np.subtract(a["box"], b["box"])).max() <= pixels, (a, b)
+
+
+def test_the_web_app_is_served_classifies_in_the_browser_and_works_offline(web, on_device,
+                                                                          tmp_path):
+    """`serve --app` serves it; an upload gives the reference pipeline's records (the same
+    boxes to a pixel) and predict's faces and emotions; with the server stopped, a reload still
+    starts the app and classifies; nothing is fetched from anywhere but the app's origin."""
+    from PIL import Image
+    from skimage import data
+
+    from gimefive_tf.ondevice import read_picture
+    from test_serve import server
+
+    path = tmp_path / "astronaut.jpg"
+    Image.fromarray(data.astronaut()).save(path, quality=92)
+    reference = on_device.records(read_picture(path), path.name)
+    library = [r.to_dict() for r in FacePipeline()(read_picture(path), path.name)]
+    artifacts = pathlib.Path(os.environ.get("GIMEFIVE_ARTIFACTS",
+                                            pathlib.Path(__file__).parents[1] / "artifacts"))
+    artifacts.mkdir(parents=True, exist_ok=True)
+    with server("--app", str(web)) as (url, process), app_page(url + "/app/") as (page, outside):
+        assert page.evaluate("navigator.serviceWorker.ready.then(r => !!r.active)")
+        records = uploaded(page, path)
+        assert_same_faces(records, reference, pixels=1)
+        assert_same_faces(records, library)
+        assert page.get_attribute("#view", "data-overlays") == "1"
+        page.screenshot(path=str(artifacts / "webapp_page.png"), full_page=True)
+        process.kill()
+        process.wait()
+        page.reload()
+        wait_ready(page)
+        assert_same_faces(uploaded(page, path), reference, pixels=1)
+        assert not outside, outside
+    assert (artifacts / "webapp_page.png").stat().st_size > 10_000
+
+
+def write_y4m(path, frames, fps=10):
+    """RGB frames as an uncompressed 4:2:0 Y4M clip (what Chromium's fake camera plays)."""
+    height, width = frames[0].shape[:2]
+    with open(path, "wb") as clip:
+        clip.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for frame in frames:
+            r, g, b = np.moveaxis(frame.astype(np.float64), -1, 0)
+            y = 0.299 * r + 0.587 * g + 0.114 * b
+            u = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
+            v = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
+            halves = [c.reshape(height // 2, 2, width // 2, 2).mean((1, 3)) for c in (u, v)]
+            clip.write(b"FRAME\n")
+            for plane in [y] + halves:
+                clip.write(np.clip(np.round(plane), 0, 255).astype(np.uint8).tobytes())
+
+
+def camera_clip(faces, size=(640, 480), side=200, frames_each=8, seed=0):
+    """Frames of held-out faces, one at a time, each drifting a few pixels over a textured
+    background for `frames_each` frames."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    width, height = size
+    background = np.asarray(Image.fromarray(rng.integers(60, 200, (12, 16, 3), np.uint8))
+                            .resize(size, Image.BILINEAR))
+    frames = []
+    for face in faces:
+        big = np.asarray(Image.fromarray(face).resize((side, side), Image.BICUBIC))
+        x0, y0 = rng.integers(40, width - side - 40), rng.integers(20, height - side - 20)
+        for step in range(frames_each):
+            frame = background.copy()
+            x, y = x0 + 2 * step, y0 + step
+            frame[y:y + side, x:x + side] = big
+            frames.append(frame)
+    return frames
+
+
+@pytest.mark.data
+def test_the_web_app_camera_agrees_with_the_reference_pipeline_frame_by_frame(
+        web, on_device, datasets_dir, tmp_path):
+    """Chromium's fake camera plays held-out faces; every frame the page computed (kept as a
+    lossless PNG) is run through the reference pipeline as the video path runs it: the same
+    faces and emotions on >= 95% of frames."""
+    from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+    from gimefive_tf.export.webapp import kept_frame
+
+    _, validation = stratified_split(read_dataset(datasets_dir / "RAF-DB"), 0.1, seed=0)
+    faces, _ = load_arrays(validation.sample(12, seed=5), 64)
+    write_y4m(tmp_path / "clip.y4m", camera_clip(faces))
+    frames = 30
+    with static_server(web) as url, app_page(
+            f"{url}/?camera=1&record={frames}", "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={tmp_path / 'clip.y4m'}") as (page, outside):
+        page.wait_for_function(f"window.gimefive.frames.length >= {frames}", timeout=300_000)
+        seen = page.evaluate(f"window.gimefive.frames.slice(0, {frames})")
+        assert not outside, outside
+    video = on_device.spec["video"]
+    agree = found = 0
+    for frame in seen:
+        reference = on_device.faces(kept_frame(frame), max_side=video["max_side"],
+                                    turned=False)
+        mine = [r for r in frame["records"] if r["box"] is not None]
+        found += len(mine) > 0
+        agree += len(mine) == len(reference) and all(
+            r["emotion"] == on_device.labels[int(np.argmax(p))]
+            for r, (*_, p, _) in zip(mine, reference))
+    assert found >= 0.9 * len(seen), found  # the faces are there to be found
+    assert agree >= 0.95 * len(seen), (agree, len(seen))

@@ -492,6 +492,7 @@ def test_a_real_server_takes_concurrent_clients_and_stops_gracefully(faces, astr
     (["--savedmodel", "/nonexistent/savedmodel/x"], "is not a folder"),
     (["--model", "/nonexistent/model.keras"], "does not exist"),
     (["--max-batch-size", "0"], "must be at least 1"),
+    (["--app", "/nonexistent/web"], "is not a web app"),
 ])
 def test_bad_command_lines_are_one_line_and_exit_2(args, words):
     result = subprocess.run([sys.executable, "-m", "gimefive_tf.serve", *args],

@@ -18,6 +18,8 @@ DIR/tflite/<name>_{fp32,fp16,int8,cam}.tflite, DIR/tflite/labels.txt (fp32/fp16/
                    its heatmap, one call per face)
 DIR/mobile/        the on-device bundle (`export.bundle`): BlazeFace, one int8 model that decides
                    and explains (with MediaPipe-readable metadata), the pipeline's specification
+DIR/web/           the offline web app (`export.webapp`): the bundle run in the browser by
+                   LiteRT.js, installable, working offline
 DIR/report.json    per artifact: size, top-1 agreement and max |probability diff| against the
                    Keras model on real faces, accuracy on --eval-data, single-image latency.
 """
@@ -34,7 +36,8 @@ from gimefive_tf.decision import (IN_GRAPH_METHODS, cam, decide, explained_decis
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
-FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam", "mobile")
+FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam", "mobile",
+           "web")
 TFLITE_FILES = {"tflite": "fp32", "tflite-fp16": "fp16", "tflite-int8": "int8",
                 "tflite-cam": "cam"}
 
@@ -403,8 +406,13 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     if unknown or not formats:
         raise GiMeFiveError(f"unknown format(s) {', '.join(unknown) or '(none)'}; choose from "
                             f"{', '.join(FORMATS)}")
+    formats = sorted(set(formats), key=FORMATS.index)  # the bundle before the app that copies it
     if "tflite-int8" in formats and not calibration_data:
         raise GiMeFiveError(NEEDS_CALIBRATION)
+    if "web" in formats:
+        from gimefive_tf.export.webapp import check_runtime
+
+        check_runtime()
     model_path = model_file(model) if model is None or isinstance(model, (str, pathlib.Path)) \
         else None
     trained_on = SHIPPED[model]["data"] if isinstance(model, str) and model in SHIPPED else \
@@ -423,9 +431,9 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     out = pathlib.Path(out)
     saved_dir = out / "savedmodel" / name / str(version)
     tflite_dir = out / "tflite"
-    mobile_dir = out / "mobile"
+    mobile_dir, web_dir = out / "mobile", out / "web"
     targets = ([saved_dir] if "savedmodel" in formats else []) + (
-        [mobile_dir] if "mobile" in formats else []) + [
+        [mobile_dir] if "mobile" in formats else []) + ([web_dir] if "web" in formats else []) + [
         tflite_dir / f"{name}_{TFLITE_FILES[f]}.tflite" for f in formats if f in TFLITE_FILES]
     # A version folder without saved_model.pb is what a killed export left: replaced freely.
     existing = [str(t) for t in targets if t.exists() and not (
@@ -456,6 +464,19 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
                 shutil.rmtree(mobile_dir)
             partial.rename(mobile_dir)  # the bundle appears whole, or not at all
             artifacts[kind] = mobile_dir
+        elif kind == "web":
+            from gimefive_tf.export.bundle import export_bundle
+            from gimefive_tf.export.webapp import export_webapp
+
+            partial = out / ".web.partial"
+            shutil.rmtree(partial, ignore_errors=True)
+            bundle = mobile_dir if "mobile" in artifacts else partial / ".bundle"
+            if bundle != mobile_dir:
+                export_bundle(model, bundle, name, version, model_path, trained_on)
+            export_webapp(partial / "app", bundle)
+            shutil.rmtree(web_dir, ignore_errors=True)
+            (partial / "app").rename(web_dir)  # the app appears whole, or not at all
+            shutil.rmtree(partial)
         else:
             path = tflite_dir / f"{name}_{TFLITE_FILES[kind]}.tflite"
             with atomic_path(path) as temporary:
@@ -471,5 +492,9 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
         sample = np.random.default_rng(0).integers(0, 256, (32, size, size, 3)).astype(np.uint8)
     eval_set = faces(eval_data, labels=True) if eval_data else None
     rows = build_report(model, artifacts, sample, eval_set)
+    if "web" in formats:  # the bundle's model, run in the browser: checked by its browser test
+        size = sum(f.stat().st_size for f in web_dir.rglob("*") if f.is_file())
+        rows.append({"artifact": "web", "path": str(web_dir), "size_mb": round(size / 2 ** 20, 2),
+                     "top1_agreement": None, "max_abs_diff": None, "latency_ms": None})
     write_text(out / "report.json", json.dumps(rows, indent=2))
     return rows

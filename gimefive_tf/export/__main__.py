@@ -56,7 +56,8 @@ def main(argv=None):
                    ("max_abs_diff", "max |dp|"), ("latency_ms", "latency ms")]
         if args.eval_data:
             columns.append(("accuracy", "accuracy"))
-        print(format_table([{k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in r.items()}
+        print(format_table([{key: f"{r[key]:.4g}" if isinstance(r.get(key), float) else
+                             "-" if r.get(key) is None else r[key] for key, _ in columns}
                             for r in rows], columns))
     return 0
 

@@ -47,6 +47,8 @@ def build_parser():
     parser.add_argument("--body-timeout-s", type=positive_float, default=BODY_TIMEOUT_S,
                         help="a request whose headers or body send nothing for this long is "
                              f"answered 408 and closed ({BODY_TIMEOUT_S:g})")
+    parser.add_argument("--app", metavar="DIR", help="also serve the offline web app an export "
+                        "wrote (export --formats web: its web/ folder) at /app/")
     add_face_arguments(parser)
     return parser
 
@@ -79,6 +81,9 @@ def main(argv=None):
     if args.savedmodel and not pathlib.Path(args.savedmodel).is_dir():
         raise GiMeFiveError(f"{args.savedmodel} is not a folder; pass an export's "
                             "savedmodel/<name>/")
+    if args.app and not (pathlib.Path(args.app) / "sw.js").is_file():
+        raise GiMeFiveError(f"{args.app} is not a web app; pass the web/ folder that "
+                            "python -m gimefive_tf.export --formats web wrote")
     if args.model:
         from gimefive_tf.loading import model_file
 
@@ -93,14 +98,16 @@ def main(argv=None):
                      args.max_batch_size, args.batch_timeout_ms,
                      int(args.max_body_mb * 1024 * 1024),
                      calibration_model=pathlib.Path(args.model) if args.model else None,
-                     turned=not args.upright_only, body_timeout_s=args.body_timeout_s)
+                     turned=not args.upright_only, body_timeout_s=args.body_timeout_s,
+                     app_folder=args.app)
     from gimefive_tf.export import MIRRORLESS_EXPORT, mirrored
 
     if not mirrored(servable.versions[servable.latest]):
         print(f"note: {MIRRORLESS_EXPORT.format(name=servable.source)}", file=sys.stderr)
     shown = f"[{args.host}]" if ":" in args.host else args.host
     print(f"serving {servable.name} (versions {', '.join(map(str, sorted(servable.versions)))}, "
-          f"batching {'on' if args.batching else 'off'}) at http://{shown}:{args.port}/",
+          f"batching {'on' if args.batching else 'off'}) at http://{shown}:{args.port}/"
+          + (f"; the offline app at http://{shown}:{args.port}/app/" if args.app else ""),
           flush=True)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=30, http=http_protocol(args.body_timeout_s))

@@ -355,16 +355,18 @@ def _split_model_path(rest):
 def create_app(servable, detector="blazeface", framing=None, batching=True,
                max_batch_size=32, timeout_ms=5.0, max_body_bytes=MAX_BODY_BYTES,
                calibration_model=None, warm_up=True, log=sys.stdout, turned=True,
-               body_timeout_s=BODY_TIMEOUT_S):
+               body_timeout_s=BODY_TIMEOUT_S, app_folder=None):
     """The ASGI app serving `servable` (a gimefive_tf.serve.Servable); turned: /v1/analyze
     searches a picture with no face upright turned by quarter turns too; body_timeout_s: a
-    request body that sends nothing for this long is answered 408 (`Guard`)."""
+    request body that sends nothing for this long is answered 408 (`Guard`); app_folder: the
+    offline web app (`export --formats web`), served as static files at /app/."""
     import contextlib
 
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.responses import FileResponse, JSONResponse, Response
-    from starlette.routing import Route
+    from starlette.routing import Mount, Route
+    from starlette.staticfiles import StaticFiles
 
     metrics = Metrics()
     runner = ModelRunner(servable, detector, framing, batching, max_batch_size, timeout_ms,
@@ -451,7 +453,8 @@ def create_app(servable, detector="blazeface", framing=None, batching=True,
         Route("/v1/analyze", analyze, methods=["POST"]),
         Route("/v1/models/{rest:path}", model_get, methods=["GET"]),
         Route("/v1/models/{rest:path}", model_post, methods=["POST"]),
-    ], exception_handlers={404: not_found, 405: not_found, RequestError: refused,
+    ] + ([Mount("/app", StaticFiles(directory=app_folder, html=True))] if app_folder else []),
+        exception_handlers={404: not_found, 405: not_found, RequestError: refused,
                            Exception: failed}, lifespan=lifespan)
     app.state.runner, app.state.metrics = runner, metrics
     return Guard(app, metrics, max_body_bytes, log, body_timeout_s)
