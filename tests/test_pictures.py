@@ -91,3 +91,15 @@ def test_batch_reads_every_format(folder, tmp_path, capsys):
     assert sorted(name.rsplit("/", 1)[-1] for name in rows.input) == \
         sorted(p.name for p in folder.iterdir())
     assert set(rows.emotion) == {"happiness"}
+
+
+def test_jpegs_decode_to_the_pixels_pillow_browsers_and_phones_decode():
+    """The accurate DCT (libjpeg's default elsewhere): TensorFlow's fast one is up to 16
+    levels off, enough to move a borderline face box between the library and a device."""
+    from PIL import Image
+    from skimage import data
+
+    encoded = io.BytesIO()
+    Image.fromarray(data.astronaut()).save(encoded, "JPEG", quality=85)
+    pillow = np.asarray(Image.open(io.BytesIO(encoded.getvalue())).convert("RGB"))
+    assert np.array_equal(decode_picture(encoded.getvalue()), pillow)
