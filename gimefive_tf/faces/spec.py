@@ -53,8 +53,10 @@ def pipeline_spec(framing, how, mirror=True, explanation=None, detector_file=Non
         "picture": {
             "orientation": "apply the EXIF orientation first, as a viewer shows the picture",
             "max_side": search.SEARCH_SIDE,
-            "resize": "area averaging, to at most max_side on its longer side, for the search "
-                      "only: faces are cut from the picture at full size",
+            "resize": "for the search only (faces are cut from the picture at full size): "
+                      "scale = min(1, max_side / longer side); the copy is round(width * scale) "
+                      "x round(height * scale) (halves to even), each of its pixels the area "
+                      "average of the 1 / scale x 1 / scale picture pixels it covers",
         },
         "detector": {
             "file": detector_file,
@@ -106,7 +108,8 @@ def pipeline_spec(framing, how, mirror=True, explanation=None, detector_file=Non
             "turned": {"quarter_turns": list(search.QUARTER_TURNS),
                        "rule": "when nothing is found upright, search the picture turned by "
                                "each quarter turn counter-clockwise (numpy.rot90); keep the "
-                               "turn whose surest face is surest; its boxes and keypoints are "
+                               "turn whose surest face is surest (a tie: the one with more faces, then "
+                               "the first listed); its boxes and keypoints are "
                                "turned back into the picture, and the face's angle (-90 per "
                                "quarter turn, in (-180, 180]) turns its crop upright"},
         },

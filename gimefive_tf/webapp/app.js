@@ -10,7 +10,8 @@ import {FaceTracker, Pipeline, fromImageData, toImageData} from './pipeline.js';
 
 const params = new URLSearchParams(location.search);
 const keepFrames = Number(params.get('record') || 0);
-const state = window.gimefive = {ready: false, error: null, pictures: [], frames: [], fps: null};
+const state = window.gimefive = {ready: false, error: null, pictures: [], frames: [], fps: null,
+                                 offline: null};
 const $ = (id) => document.getElementById(id);
 let pipeline = null;
 let camera = null;  // {stream, running}
@@ -91,89 +92,123 @@ function list(faces) {
 
 const best = (scores) => scores.indexOf(Math.max(...scores));
 
+let shown = 0;  // the newest picture or camera session: an older one's result is dropped
+
 async function analysePicture(file) {
   stopCamera();
+  const mine = ++shown;
   setStatus(`Looking for faces in ${file.name}…`);
   let bitmap;
   try {
-    bitmap = await createImageBitmap(file, {imageOrientation: 'from-image'});
+    // the file's own pixels, as a decoder elsewhere reads them: turned upright by its EXIF,
+    // no colour-profile conversion, no premultiplied alpha
+    bitmap = await createImageBitmap(file, {imageOrientation: 'from-image',
+                                            colorSpaceConversion: 'none',
+                                            premultiplyAlpha: 'none'});
   } catch {
     setStatus(`${file.name} is not a picture this browser can read.`);
     return;
   }
-  const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const context = canvas.getContext('2d');
-  context.drawImage(bitmap, 0, 0);
-  const picture = fromImageData(context.getImageData(0, 0, bitmap.width, bitmap.height));
-  const started = performance.now();
-  const faces = (await pipeline.faces(picture)).map((face) => (
-    {...face, best: best(face.probabilities)}));
-  const seconds = (performance.now() - started) / 1000;
-  const records = faces.length ? faces.map((face, i) => pipeline.record(file.name, i, face))
-    : [pipeline.record(file.name, null, null)];
-  state.pictures.push({name: file.name, records, seconds});
-  draw(bitmap, faces);
-  list(faces);
-  setStatus(faces.length ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.`
-    : 'No face found in this picture.');
+  try {
+    const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
+    const context = canvas.getContext('2d');
+    context.drawImage(bitmap, 0, 0);
+    const picture = fromImageData(context.getImageData(0, 0, bitmap.width, bitmap.height));
+    const started = performance.now();
+    const faces = (await pipeline.faces(picture)).map((face) => (
+      {...face, best: best(face.probabilities)}));
+    const seconds = (performance.now() - started) / 1000;
+    if (mine !== shown) return;
+    const records = faces.length ? faces.map((face, i) => pipeline.record(file.name, i, face))
+      : [pipeline.record(file.name, null, null)];
+    state.pictures.push({name: file.name, records, seconds});
+    draw(bitmap, faces);
+    list(faces);
+    setStatus(faces.length ? `${faces.length} face${faces.length > 1 ? 's' : ''} found.`
+      : 'No face found in this picture.');
+  } catch (error) {
+    if (mine === shown) {
+      setStatus(`${file.name} (${bitmap.width}x${bitmap.height}) could not be analysed in this ` +
+                `browser: ${error.message}`);
+    }
+  } finally {
+    bitmap.close();
+  }
 }
 
 function stopCamera() {
   if (!camera) return;
   camera.running = false;
-  camera.stream.getTracks().forEach((track) => track.stop());
+  camera.stream?.getTracks().forEach((track) => track.stop());
   camera = null;
   $('camera').textContent = 'Camera';
 }
 
 async function startCamera() {
-  let stream;
+  const session = camera = {stream: null, running: true};  // this loop's own: Stop ends it
+  const mine = ++shown;
+  $('camera').textContent = 'Stop camera';
   try {
-    stream = await navigator.mediaDevices.getUserMedia({video: {facingMode: 'user'}, audio: false});
+    session.stream = await navigator.mediaDevices.getUserMedia({video: {facingMode: 'user'},
+                                                                audio: false});
   } catch (error) {
-    setStatus(`No camera: ${error.message}`);
+    if (session === camera) {
+      stopCamera();
+      setStatus(`No camera: ${error.message}`);
+    }
     return;
   }
-  camera = {stream, running: true};
-  $('camera').textContent = 'Stop camera';
+  if (!session.running) {  // stopped while the browser was asking
+    session.stream.getTracks().forEach((track) => track.stop());
+    return;
+  }
   const video = $('video');
-  video.srcObject = stream;
+  video.srcObject = session.stream;
   await video.play();
   const tracker = new FaceTracker(pipeline.spec.video);
   const started = performance.now();
   let frames = 0;
   setStatus('Camera: looking for faces…');
-  while (camera && camera.running) {
-    // a task boundary per frame: the page paints and answers between frames (LiteRT's awaits
-    // resolve at once, and a loop of them alone would never let the page breathe)
-    await new Promise((resolve) => setTimeout(resolve, video.videoWidth ? 0 : 30));
-    if (!video.videoWidth) continue;
-    const canvas = new OffscreenCanvas(video.videoWidth, video.videoHeight);
-    const context = canvas.getContext('2d');
-    context.drawImage(video, 0, 0);
-    const picture = fromImageData(context.getImageData(0, 0, canvas.width, canvas.height));
-    const found = await pipeline.faces(picture, {maxSide: pipeline.spec.video.max_side,
-                                                 turned: false});
-    const faces = tracker.update(found).map((face) => ({...face, best: best(face.smoothed)}));
-    frames++;
-    const frame = {index: frames - 1,
-                   records: found.length ? found.map((f, i) => pipeline.record('camera', i, f))
-                     : [pipeline.record('camera', null, null)],
-                   ids: faces.map((face) => face.id)};
-    if (state.frames.length < keepFrames) {
-      const still = await canvas.convertToBlob({type: 'image/png'});
-      frame.png = await new Promise((resolve) => {
-        const reader = new FileReader();
-        reader.onload = () => resolve(reader.result);
-        reader.readAsDataURL(still);
-      });
+  try {
+    while (session.running) {
+      // a task boundary per frame: the page paints and answers between frames (LiteRT's
+      // awaits resolve at once, and a loop of them alone would never let the page breathe)
+      await new Promise((resolve) => setTimeout(resolve, video.videoWidth ? 0 : 30));
+      if (!video.videoWidth || !session.running) continue;
+      const canvas = new OffscreenCanvas(video.videoWidth, video.videoHeight);
+      const context = canvas.getContext('2d');
+      context.drawImage(video, 0, 0);
+      const picture = fromImageData(context.getImageData(0, 0, canvas.width, canvas.height));
+      const found = await pipeline.faces(picture, {maxSide: pipeline.spec.video.max_side,
+                                                   turned: false});
+      if (!session.running || mine !== shown) break;
+      const faces = tracker.update(found).map((face) => ({...face, best: best(face.smoothed)}));
+      frames++;
+      const frame = {index: frames - 1,
+                     records: found.length ? found.map((f, i) => pipeline.record('camera', i, f))
+                       : [pipeline.record('camera', null, null)],
+                     ids: faces.map((face) => face.id)};
+      if (state.frames.length < keepFrames) {
+        const still = await canvas.convertToBlob({type: 'image/png'});
+        frame.png = await new Promise((resolve) => {
+          const reader = new FileReader();
+          reader.onload = () => resolve(reader.result);
+          reader.readAsDataURL(still);
+        });
+      }
+      if (state.frames.length < Math.max(keepFrames, 1000)) state.frames.push(frame);
+      state.fps = frames / ((performance.now() - started) / 1000);
+      draw(canvas, faces);
+      list(faces);
+      setStatus(`Camera: ${faces.length} face${faces.length === 1 ? '' : 's'}, ` +
+                `${state.fps.toFixed(1)} frames/s, computed on this device.`);
     }
-    if (state.frames.length < Math.max(keepFrames, 1000)) state.frames.push(frame);
-    state.fps = frames / ((performance.now() - started) / 1000);
-    draw(canvas, faces);
-    list(faces);
-    setStatus(`Camera: ${faces.length} face${faces.length === 1 ? '' : 's'}, ` +
-              `${state.fps.toFixed(1)} frames/s, computed on this device.`);
+  } catch (error) {
+    setStatus(`The camera stopped: ${error.message}`);
+  } finally {
+    session.running = false;
+    session.stream.getTracks().forEach((track) => track.stop());
+    if (session === camera) stopCamera();
   }
 }
 
@@ -183,9 +218,9 @@ async function main() {
     if (file) analysePicture(file);
   });
   $('camera').addEventListener('click', () => (camera ? stopCamera() : startCamera()));
-  if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.register('./sw.js').catch(() => {});  // offline after the first load
-  }
+  // Offline after the first load; browsers run service workers on HTTPS and localhost only.
+  const offline = 'serviceWorker' in navigator ? navigator.serviceWorker.register('./sw.js')
+    .then(() => navigator.serviceWorker.ready).then(() => true, () => false) : Promise.resolve(false);
   setStatus('Loading the models…');
   try {
     pipeline = await Pipeline.load(new URL('bundle/', document.baseURI).href,
@@ -199,6 +234,11 @@ async function main() {
   $('camera').disabled = false;
   state.ready = true;
   setStatus('Ready: choose a picture or start the camera. Nothing leaves this device.');
+  offline.then((cached) => {
+    state.offline = cached;
+    $('offline').textContent = cached ? 'Works offline: every file is kept on this device.'
+      : 'Not kept for offline use: this page is not served over HTTPS (or from localhost).';
+  });
   if (params.get('camera') === '1') startCamera();
 }
 

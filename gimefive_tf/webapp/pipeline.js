@@ -245,6 +245,15 @@ async function loadModel(url) {
   return loadAndCompile(url, {accelerator: 'wasm'});
 }
 
+/** The model's outputs for one input tensor, which is freed whatever happens. */
+async function run(model, tensor) {
+  try {
+    return await model.run(tensor);
+  } finally {
+    tensor.delete();
+  }
+}
+
 /** BlazeFace over the pyramid of views pipeline.json describes (its `detector`). */
 export class FaceDetector {
   static async load(base, spec) {
@@ -268,9 +277,7 @@ export class FaceDetector {
     const {scale, offset} = this.rules.normalization;
     const input = new Float32Array(pixels.data.length);
     for (let i = 0; i < input.length; i++) input[i] = pixels.data[i] * scale + offset;
-    const tensor = new Tensor(input, [1, this.size, this.size, 3]);
-    const outputs = await this.model.run(tensor);
-    tensor.delete();
+    const outputs = await run(this.model, new Tensor(input, [1, this.size, this.size, 3]));
     const raw = outputs[this.boxOutput].toTypedArray();
     const logits = outputs[this.scoreOutput].toTypedArray();
     outputs.forEach((t) => t.delete());
@@ -462,7 +469,9 @@ export class Pipeline {
   static async load(base, wasm) {
     if (!Pipeline.runtime) Pipeline.runtime = loadLiteRt(wasm);
     await Pipeline.runtime;
-    const spec = await (await fetch(base + 'pipeline.json')).json();
+    const response = await fetch(base + 'pipeline.json');
+    if (!response.ok) throw new Error(`${base}pipeline.json: ${response.status} ${response.statusText}`);
+    const spec = await response.json();
     if (spec.format !== 'gimefive-ondevice' || spec.version !== 1) {
       throw new Error(`${base}pipeline.json is not a version 1 gimefive-ondevice specification`);
     }
@@ -491,11 +500,9 @@ export class Pipeline {
 
   /** {probabilities, heatmap} of one crop. */
   async classify(crop) {
-    const tensor = new Tensor(crop.data, [1, crop.height, crop.width, 3]);
-    const outputs = await this.classifier.run(tensor);
-    tensor.delete();
+    const outputs = await run(this.classifier, new Tensor(crop.data, [1, crop.height, crop.width, 3]));
     const probabilities = Array.from(outputs[this.probabilityOutput].toTypedArray());
-    const heatmap = outputs[this.heatmapOutput].toTypedArray().slice();
+    const heatmap = outputs[this.heatmapOutput].toTypedArray();  // a copy out of the wasm heap
     outputs.forEach((t) => t.delete());
     return {probabilities, heatmap};
   }

@@ -5,13 +5,16 @@ const VERSION = '__VERSION__';
 const FILES = __FILES__;
 
 self.addEventListener('install', (event) => {
-  event.waitUntil(caches.open(VERSION).then((cache) => cache.addAll(FILES))
+  // fresh copies, not the browser's HTTP cache (which may still hold the last version's)
+  event.waitUntil(caches.open(VERSION)
+    .then((cache) => cache.addAll(FILES.map((file) => new Request(file, {cache: 'reload'}))))
     .then(() => self.skipWaiting()));
 });
 
 self.addEventListener('activate', (event) => {
   event.waitUntil(caches.keys()
-    .then((names) => Promise.all(names.filter((n) => n !== VERSION).map((n) => caches.delete(n))))
+    .then((names) => Promise.all(names  // this app's older versions only: an origin may hold others
+      .filter((n) => n.startsWith('gimefive-') && n !== VERSION).map((n) => caches.delete(n))))
     .then(() => self.clients.claim()));
 });
 
