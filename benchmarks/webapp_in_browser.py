@@ -19,11 +19,10 @@ import sys
 import time
 
 import numpy as np
-from PIL import Image
 
 from faces_in_scenes import validation_faces
 from ondevice_parity import faces_of, matched, picture_arguments
-from gimefive_tf.export.webapp import kept_frame
+from gimefive_tf.export.webapp import kept_frame, write_y4m
 from gimefive_tf.ondevice import OnDevicePipeline, read_picture
 from gimefive_tf.scenes import random_scene
 
@@ -31,17 +30,10 @@ FPS = 10
 
 
 def camera_clip(path, faces, seed, seconds_each=1.0):
-    """A Y4M clip (4:2:0, what Chromium's fake camera plays) of one pasted face per second."""
+    """A clip of one pasted face (a 640x480 scene) per second, for Chromium's fake camera."""
     rng = np.random.default_rng(seed)
-    with open(path, "wb") as clip:
-        clip.write(f"YUV4MPEG2 W640 H480 F{FPS}:1 Ip A1:1 C420jpeg\n".encode())
-        for face in faces:
-            rgb = random_scene(face, rng).picture
-            ycbcr = np.asarray(Image.fromarray(rgb).convert("YCbCr"), np.float64)
-            planes = [ycbcr[..., 0]] + [ycbcr[..., k].reshape(240, 2, 320, 2).mean((1, 3))
-                                        for k in (1, 2)]
-            frame = b"".join(np.round(p).astype(np.uint8).tobytes() for p in planes)
-            clip.write((b"FRAME\n" + frame) * int(seconds_each * FPS))
+    scenes = (random_scene(face, rng).picture for face in faces)
+    write_y4m(path, (scene for scene in scenes for _ in range(int(seconds_each * FPS))), FPS)
 
 
 def same(records, reference, labels):

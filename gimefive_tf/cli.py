@@ -204,11 +204,20 @@ RECORDS_JSON_HELP = ("print JSON for machines: one record per face (input, face,
                      "emotion, scores)")
 
 
-def print_face_records(records, as_json=False):
-    """The face pipeline's records (one per face, or one per picture without a face, with the
-    reason) as JSON or as a table: what predict and ondevice print."""
+def print_face_results(results, inputs, as_json=False):
+    """What predict and ondevice print of the face pipeline's FaceResults for `inputs` pictures:
+    one error when none could be read, a `skipped` line for each one that could not, then the
+    records (one per face, or one per picture without a face, with the reason) as JSON or as a
+    table."""
+    from gimefive_tf.analyze import NO_FACE
     from gimefive_tf.labels import EMOTIONS
 
+    unreadable = [r for r in results if r.scores is None and r.reason != NO_FACE]
+    if len(unreadable) == inputs:
+        raise GiMeFiveError(unreadable[0].reason if inputs == 1 else
+                            f"none of the {inputs} inputs is a readable image")
+    print_skipped((result.input, result.reason) for result in unreadable)
+    records = [result.to_dict() for result in results]
     if as_json:
         print_json(records)
         return

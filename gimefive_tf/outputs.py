@@ -6,6 +6,7 @@ killed command never leaves a half-written file that looks finished."""
 import contextlib
 import os
 import pathlib
+import shutil
 import tempfile
 
 from gimefive_tf.errors import GiMeFiveError
@@ -65,6 +66,22 @@ def atomic_path(path):
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path):
+    """A temporary folder path beside `path` (not yet created) to write a whole folder into;
+    it replaces `path` when the block ends without an exception, and is removed when it fails:
+    the folder appears whole, or not at all."""
+    path = pathlib.Path(path)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    shutil.rmtree(temporary, ignore_errors=True)
+    try:
+        yield temporary
+        shutil.rmtree(path, ignore_errors=True)
+        temporary.rename(path)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)
 
 
 def write_text(path, text):

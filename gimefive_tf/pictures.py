@@ -55,7 +55,7 @@ def decode_picture(data, name="the data"):
             else:
                 image = tf.io.decode_image(data, channels=3, expand_animations=False).numpy()
     except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError):
-        image = _decode_with_pillow(data)  # TIFF and the like, which TensorFlow does not read
+        image = decode_with_pillow(data, _PILLOW_ONLY)  # TIFF and the like: not TensorFlow's
         if image is None:
             raise GiMeFiveError(f"{name} is not a readable image") from None
     return upright(image, data)
@@ -89,10 +89,13 @@ def format_of(data):
         return None
 
 
-def _decode_with_pillow(data):
+def decode_with_pillow(data, formats=None):
+    """Encoded picture bytes decoded by Pillow as RGB uint8, as stored (None when unreadable, or
+    not of `formats`, Pillow's names): the decoder of the formats TensorFlow does not read, and
+    all a device without TensorFlow has (`gimefive_tf.ondevice`)."""
     try:
         with open_picture(io.BytesIO(data)) as picture:
-            if picture.format not in _PILLOW_ONLY:
+            if formats is not None and picture.format not in formats:
                 return None
             return np.asarray(picture.convert("RGB"))
     except Exception:  # not an image Pillow knows either

@@ -8,7 +8,7 @@ face gets one row that says so (`--crop auto` classifies such a picture whole in
 
 from gimefive_tf.cli import (
     RECORDS_JSON_HELP, ArgumentParser, add_face_arguments, add_model_argument, command,
-    positive_int, print_face_records, print_skipped, progress)
+    positive_int, print_face_results, progress)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import claim_file
 
@@ -34,7 +34,7 @@ def build_parser():
 
 
 def main(argv=None):
-    from gimefive_tf.analyze import NO_FACE, FacePipeline, collect_inputs, plot_faces
+    from gimefive_tf.analyze import FacePipeline, collect_inputs, plot_faces
     from gimefive_tf.pictures import read_picture
 
     args = build_parser().parse_args(argv)
@@ -51,14 +51,9 @@ def main(argv=None):
         name, image = inputs[0]
         inputs = [(name, read_picture(name) if image is None else image)]
     results = pipeline.run(inputs, progress=progress)
-    unreadable = [r for r in results if r.scores is None and r.reason != NO_FACE]
-    if len(unreadable) == len(inputs):
-        raise GiMeFiveError(unreadable[0].reason if len(inputs) == 1 else
-                            f"none of the {len(inputs)} inputs is a readable image")
-    print_skipped((result.input, result.reason) for result in unreadable)
+    print_face_results(results, len(inputs), args.json)  # an unreadable --plot input: an error
     if args.plot:
         plot_faces(inputs[0][1], results, args.plot)
-    print_face_records([result.to_dict() for result in results], args.json)
     return 0
 
 

@@ -342,22 +342,6 @@ def test_the_web_app_is_served_classifies_in_the_browser_and_works_offline(web, 
     assert (artifacts / "webapp_page.png").stat().st_size > 10_000
 
 
-def write_y4m(path, frames, fps=10):
-    """RGB frames as an uncompressed 4:2:0 Y4M clip (what Chromium's fake camera plays)."""
-    height, width = frames[0].shape[:2]
-    with open(path, "wb") as clip:
-        clip.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for frame in frames:
-            r, g, b = np.moveaxis(frame.astype(np.float64), -1, 0)
-            y = 0.299 * r + 0.587 * g + 0.114 * b
-            u = 128 - 0.168736 * r - 0.331264 * g + 0.5 * b
-            v = 128 + 0.5 * r - 0.418688 * g - 0.081312 * b
-            halves = [c.reshape(height // 2, 2, width // 2, 2).mean((1, 3)) for c in (u, v)]
-            clip.write(b"FRAME\n")
-            for plane in [y] + halves:
-                clip.write(np.clip(np.round(plane), 0, 255).astype(np.uint8).tobytes())
-
-
 def camera_clip(faces, size=(640, 480), side=200, frames_each=8, seed=0):
     """Frames of held-out faces, one at a time, each drifting a few pixels over a textured
     background for `frames_each` frames."""
@@ -386,7 +370,7 @@ def test_the_web_app_camera_agrees_with_the_reference_pipeline_frame_by_frame(
     lossless PNG) is run through the reference pipeline as the video path runs it: the same
     faces and emotions on >= 95% of frames."""
     from gimefive_tf.data import load_arrays, read_dataset, stratified_split
-    from gimefive_tf.export.webapp import kept_frame
+    from gimefive_tf.export.webapp import kept_frame, write_y4m
 
     _, validation = stratified_split(read_dataset(datasets_dir / "RAF-DB"), 0.1, seed=0)
     faces, _ = load_arrays(validation.sample(12, seed=5), 64)

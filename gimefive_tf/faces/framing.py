@@ -172,5 +172,6 @@ def match_lighting(crop, framing):
     if framing.mean is None or framing.std is None:
         return crop
     pixels = crop.astype(np.float32)
-    scaled = (pixels - pixels.mean()) * (framing.std / (pixels.std() + LIGHTING_EPSILON)) + framing.mean
+    gain = framing.std / (pixels.std() + LIGHTING_EPSILON)
+    scaled = (pixels - pixels.mean()) * gain + framing.mean
     return np.clip(np.round(scaled), 0, 255).astype(np.uint8)

@@ -83,21 +83,35 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=MIN_FACE_SIDE, max_s
     asks = second_opinions and _asks_mtcnn(detector, min_score)
     boxes = _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
                     min_side=min_side, asks=asks)
-    if turned and not boxes:  # the turn whose surest face is surest: a face on its side is
-        found = [[unturned(box, turns, image.shape) for box in  # half-seen in the other turns
-                  _search(np.ascontiguousarray(np.rot90(image, turns)), detector, min_score, (),
-                          whole_view_only, thorough=False, turned=False, quick=True,
-                          min_side=min_side, asks=asks)]
-                 for turns in QUARTER_TURNS]
-        boxes = max(found, key=lambda faces: (max((box.score for box in faces), default=0),
-                                              len(faces)))
+    if turned and not boxes:
+        boxes = surest_turn(lambda view: _search(
+            view, detector, min_score, (), whole_view_only, thorough=False, turned=False,
+            quick=True, min_side=min_side, asks=asks), image)
     if not boxes and thorough and not whole_view_only and asks:
         boxes = mtcnn_faces(image, MTCNN_FALLBACK_SCORE)  # nothing upright nor turned
     if scale < 1:
         boxes = [moved(box, 1 / scale) for box in boxes]
-    boxes = [box for box in boxes if min(box.w, box.h) >= min_size
-             and visible_part(box, image.shape[:2], 1 / scale) >= MIN_VISIBLE]
-    return sorted(suppress_duplicates(boxes), key=lambda b: b.area, reverse=True)
+    return reported(boxes, image.shape[:2], 1 / scale, min_size)
+
+
+def surest_turn(search, image, turns=QUARTER_TURNS):
+    """The faces `search` finds in `image` turned by the quarter turn whose surest face is
+    surest (a tie: the most faces, then the first turn; a face on its side is half-seen in the
+    other turns), in the picture's own pixels."""
+    found = [[unturned(box, turn, image.shape) for box in
+              search(np.ascontiguousarray(np.rot90(image, turn)))] for turn in turns]
+    return max(found, key=lambda faces: (max((box.score for box in faces), default=0),
+                                         len(faces)))
+
+
+def reported(boxes, shape, factor=1.0, min_side=MIN_FACE_SIDE, min_visible=MIN_VISIBLE,
+             **duplicates):
+    """The faces a picture reports from its search's boxes (in its own pixels; `shape`: the
+    searched copy's, `factor`: the picture's size over it): each at least `min_side` pixels and
+    `min_visible` inside the picture, one per face (`suppress_duplicates`), largest first."""
+    boxes = [box for box in boxes if min(box.w, box.h) >= min_side
+             and visible_part(box, shape, factor) >= min_visible]
+    return sorted(suppress_duplicates(boxes, **duplicates), key=lambda b: b.area, reverse=True)
 
 
 def _asks_mtcnn(detector, min_score):

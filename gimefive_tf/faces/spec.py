@@ -62,7 +62,7 @@ def pipeline_spec(framing, how, mirror=True, explanation=None, detector_file=Non
             "file": detector_file,
             "input_size": BlazeFace.INPUT,
             "input": "float32 RGB [1, size, size, 3]: pixel * scale + offset",
-            "normalization": {"scale": 1 / 127.5, "offset": -1.0},
+            "normalization": {"scale": BlazeFace.PIXEL_SCALE, "offset": BlazeFace.PIXEL_OFFSET},
             "outputs": "regressors [1, anchors, 16] and score logits [1, anchors, 1]: tell "
                        "them apart by their last dimension",
             "anchors": {"strides": list(BlazeFace.STRIDES),
@@ -108,8 +108,8 @@ def pipeline_spec(framing, how, mirror=True, explanation=None, detector_file=Non
             "turned": {"quarter_turns": list(search.QUARTER_TURNS),
                        "rule": "when nothing is found upright, search the picture turned by "
                                "each quarter turn counter-clockwise (numpy.rot90); keep the "
-                               "turn whose surest face is surest (a tie: the one with more faces, then "
-                               "the first listed); its boxes and keypoints are "
+                               "turn whose surest face is surest (a tie: the one with more "
+                               "faces, then the first listed); its boxes and keypoints are "
                                "turned back into the picture, and the face's angle (-90 per "
                                "quarter turn, in (-180, 180]) turns its crop upright"},
         },

@@ -3,9 +3,8 @@ bundle, run here with LiteRT, numpy and Pillow only (no TensorFlow, Keras or Ope
 records `predict` prints, one per face.
 """
 
-from gimefive_tf.cli import (RECORDS_JSON_HELP, ArgumentParser, command, print_face_records,
-                             print_skipped, progress)
-from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.cli import (RECORDS_JSON_HELP, ArgumentParser, command, print_face_results,
+                             progress)
 
 
 def build_parser():
@@ -19,29 +18,19 @@ def build_parser():
 
 
 def main(argv=None):
-    from gimefive_tf.ondevice import BundleError, OnDevicePipeline, read_picture
+    from gimefive_tf.analyze import FaceResult
+    from gimefive_tf.ondevice import OnDevicePipeline, read_picture
     from gimefive_tf.pictures import collect
 
     args = build_parser().parse_args(argv)
-    try:
-        pipeline = OnDevicePipeline(args.bundle)
-    except BundleError as error:
-        raise GiMeFiveError(str(error)) from None
+    pipeline = OnDevicePipeline(args.bundle)
     paths = collect(args.inputs)
-    records, unreadable = [], []
+    results = []
     for path in progress(paths, "on-device pipeline"):
         picture = read_picture(path)
-        if picture is None:
-            unreadable.append((str(path), f"{path} is not a readable image"))
-            records.append({"input": str(path), "face": None, "box": None, "emotion": None,
-                            "scores": None, "reason": unreadable[-1][1]})
-            continue
-        records += pipeline.records(picture, str(path))
-    if unreadable and len(unreadable) == len(paths):
-        raise GiMeFiveError(unreadable[0][1] if len(paths) == 1 else
-                            f"none of the {len(paths)} inputs is a readable image")
-    print_skipped(unreadable)
-    print_face_records(records, args.json)
+        results += [FaceResult(str(path), reason=f"{path} is not a readable image")] \
+            if picture is None else pipeline.results(picture, str(path))
+    print_face_results(results, len(paths), args.json)
     return 0
 
 

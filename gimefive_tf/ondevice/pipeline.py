@@ -14,16 +14,19 @@ import pathlib
 import numpy as np
 
 from gimefive_tf.analyze import NO_FACE, FaceResult
-from gimefive_tf.faces.boxes import moved, unturned, visible_part
+from gimefive_tf.errors import GiMeFiveError
+from gimefive_tf.faces.boxes import moved
 from gimefive_tf.faces.detectors import (anchor_centers, decode_view, pyramid_faces,
-                                         pyramid_views)
+                                         pyramid_views, tensor_indices)
 from gimefive_tf.faces.framing import (Framing, crop_corners, frame_matrix, inverse_matrix,
                                        match_lighting, region_matrix, seen_region)
+from gimefive_tf.faces.search import reported, surest_turn
 from gimefive_tf.faces.spec import SPEC_FILE, SPEC_FORMAT, SPEC_VERSION
-from gimefive_tf.faces.suppression import suppress_duplicates
+from gimefive_tf.litert import TFLiteModel, load_interpreter
+from gimefive_tf.pictures import decode_with_pillow, upright
 
 
-class BundleError(ValueError):
+class BundleError(GiMeFiveError):
     """A bundle that is missing, unreadable or of another format."""
 
 
@@ -42,36 +45,25 @@ def read_spec(folder):
     return spec
 
 
-def interpreter(path):
-    """A LiteRT interpreter of one bundle file, its tensors allocated."""
-    from ai_edge_litert.interpreter import Interpreter
-
-    from gimefive_tf.quiet import native_stderr_silenced
-
-    if not pathlib.Path(path).is_file():
-        raise BundleError(f"the bundle lacks {pathlib.Path(path).name}")
-    with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
-        lite = Interpreter(model_path=str(path), num_threads=2)
-        lite.allocate_tensors()
-    return lite
+def bundle_file(folder, name):
+    """The path of one of the bundle's files, which must be there."""
+    path = pathlib.Path(folder) / name
+    if not path.is_file():
+        raise BundleError(f"the bundle lacks {name}")
+    return path
 
 
 # ------------------------------------------------------------------------------ pictures
 
 def read_picture(path):
-    """A picture file as RGB uint8, its EXIF orientation applied (None when unreadable)."""
-    import warnings
-
-    from PIL import Image, ImageOps
-
+    """A picture file as RGB uint8 decoded by Pillow, its EXIF orientation applied (None when
+    unreadable)."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Pillow's decompression-bomb and EXIF warnings
-            with Image.open(path) as picture:
-                picture = ImageOps.exif_transpose(picture)
-                return np.asarray(picture.convert("RGB"))
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+        data = pathlib.Path(path).read_bytes()
+    except OSError:
         return None
+    image = decode_with_pillow(data)
+    return None if image is None else upright(image, data)
 
 
 def resized(image, width, height, cell=None):
@@ -112,13 +104,6 @@ def _resample(pixels, axis, size, cell=None):
     return np.moveaxis(result, 0, axis)
 
 
-def padded(image, height, width):
-    """`image` on a black canvas of (height, width), at its top-left corner."""
-    canvas = np.zeros((height, width, 3), np.uint8)
-    canvas[:image.shape[0], :image.shape[1]] = image
-    return canvas
-
-
 # ------------------------------------------------------------------------------ detector
 
 class FaceDetector:
@@ -126,10 +111,8 @@ class FaceDetector:
 
     def __init__(self, folder, spec):
         self.spec = spec["detector"]
-        self.lite = interpreter(pathlib.Path(folder) / self.spec["file"])
-        self.input = self.lite.get_input_details()[0]["index"]
-        outputs = sorted(self.lite.get_output_details(), key=lambda d: d["shape"][-1])
-        self.score_output, self.box_output = outputs[0]["index"], outputs[1]["index"]
+        self.lite = load_interpreter(bundle_file(folder, self.spec["file"]))
+        self.input, self.score_output, self.box_output = tensor_indices(self.lite)
         self.size = int(self.spec["input_size"])
         self.anchors = anchor_centers(self.size, self.spec["anchors"]["strides"],
                                       self.spec["anchors"]["per_stride"])
@@ -138,8 +121,8 @@ class FaceDetector:
         """One square view's detections, in fractions of the view (`decode_view`)."""
         pixels = resized(square, self.size, self.size)
         norm = self.spec["normalization"]
-        self.lite.set_tensor(self.input, (pixels[None].astype(np.float32) * norm["scale"]
-                                          + norm["offset"]).astype(np.float32))
+        self.lite.set_tensor(self.input, pixels[None].astype(np.float32) * norm["scale"]
+                             + norm["offset"])
         self.lite.invoke()
         return decode_view(self.lite.get_tensor(self.box_output)[0],
                            self.lite.get_tensor(self.score_output)[0, :, 0], self.anchors,
@@ -168,18 +151,12 @@ def find_faces(detector, image, spec, max_side=None, turned=True):
                          cell=1 / scale)
     faces = detector(search)
     if turned and not faces:
-        views = [[unturned(face, turns, search.shape) for face in
-                  detector(np.ascontiguousarray(np.rot90(search, turns)))]
-                 for turns in rules["turned"]["quarter_turns"]]
-        faces = max(views, key=lambda found: (max((f.score for f in found), default=0),
-                                              len(found)))
+        faces = surest_turn(detector, search, rules["turned"]["quarter_turns"])
     if scale < 1:
         faces = [moved(face, 1 / scale) for face in faces]
-    faces = [face for face in faces if min(face.w, face.h) >= rules["min_side"]
-             and visible_part(face, search.shape[:2], 1 / scale) >= rules["min_visible"]]
     duplicates = rules["duplicates"]
-    faces = suppress_duplicates(faces, duplicates["min_iou"], duplicates["min_cover"])
-    return sorted(faces, key=lambda face: face.area, reverse=True)
+    return reported(faces, search.shape[:2], 1 / scale, rules["min_side"], rules["min_visible"],
+                    min_iou=duplicates["min_iou"], min_cover=duplicates["min_cover"])
 
 
 # ------------------------------------------------------------------------------ framing
@@ -221,22 +198,6 @@ def warp(image, matrix, size, area_shrink):
 
 # ------------------------------------------------------------------------------ the pipeline
 
-class Classifier:
-    """The bundle's model: crop -> (probabilities [6], heatmap [64, 64])."""
-
-    def __init__(self, folder, spec):
-        self.lite = interpreter(pathlib.Path(folder) / spec["classifier"]["file"])
-        self.input = self.lite.get_input_details()[0]["index"]
-        outputs = {len(d["shape"]): d["index"] for d in self.lite.get_output_details()}
-        self.probabilities, self.heatmap = outputs[2], outputs[3]
-
-    def __call__(self, crop):
-        self.lite.set_tensor(self.input, crop[None])
-        self.lite.invoke()
-        return (self.lite.get_tensor(self.probabilities)[0],
-                self.lite.get_tensor(self.heatmap)[0])
-
-
 class OnDevicePipeline:
     """Picture -> faces -> crops -> six emotion scores and a heatmap each, from a bundle.
 
@@ -249,7 +210,8 @@ class OnDevicePipeline:
         self.spec = read_spec(self.folder)
         self.labels = self.spec["labels"]
         self.detector = FaceDetector(self.folder, self.spec)
-        self.classifier = Classifier(self.folder, self.spec)
+        # the bundle's model: crop -> probabilities [6] and heatmap [64, 64]
+        self.classifier = TFLiteModel(bundle_file(self.folder, self.spec["classifier"]["file"]))
         self.framing = framing_of(self.spec)
 
     def crop(self, image, face):
@@ -264,7 +226,8 @@ class OnDevicePipeline:
         found = []
         for face in find_faces(self.detector, image, self.spec, max_side, turned):
             crop, corners = self.crop(image, face)
-            found.append((face, crop, corners, *self.classifier(crop)))
+            outputs = self.classifier(crop)
+            found.append((face, crop, corners, outputs["probabilities"], outputs["heatmap"]))
         return found
 
     def results(self, image, name="image"):

@@ -266,8 +266,8 @@ def open_source(source, camera=None):
 
 def annotate_video(source=None, out=None, csv_path=None, plot_path=None, model=None,
                    detector=None, framing=None, explain="default", smooth=SMOOTH_FRAMES,
-                   search_every=5, every=1, show=False, max_frames=None, overwrite=False, camera=None,
-                   progress=None):
+                   search_every=5, every=1, show=False, max_frames=None, overwrite=False,
+                   camera=None, progress=None):
     """Run the video path over a file (`source`) or camera number `camera` and return its
     summary (frames, faces, emotion shares, processing fps, the files written).
 

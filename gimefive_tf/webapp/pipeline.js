@@ -114,15 +114,15 @@ export function rot90(picture, turns) {
   return {width, height, data: out};
 }
 
-/** The side x side square of the picture at (x0, y0), black beyond its edges. */
-function square(picture, x0, y0, side) {
-  const out = new Uint8Array(side * side * 3);
-  const rows = Math.min(side, picture.height - y0), columns = Math.min(side, picture.width - x0);
+/** The width x height part of the picture at (x0, y0), black beyond its right and bottom. */
+function cut(picture, x0, y0, width, height) {
+  const out = new Uint8Array(width * height * 3);
+  const rows = Math.min(height, picture.height - y0), columns = Math.min(width, picture.width - x0);
   for (let y = 0; y < rows; y++) {
     const from = ((y0 + y) * picture.width + x0) * 3;
-    out.set(picture.data.subarray(from, from + columns * 3), y * side * 3);
+    out.set(picture.data.subarray(from, from + columns * 3), y * width * 3);
   }
-  return {width: side, height: side, data: out};
+  return {width, height, data: out};
 }
 
 // ------------------------------------------------------------------------------ boxes
@@ -306,7 +306,7 @@ export class FaceDetector {
     const {levels, min_tile: minTile} = this.rules.pyramid;
     const found = [];
     for (const [x0, y0, side] of pyramidTiles(picture.width, picture.height, levels, minTile)) {
-      for (const detection of await this.view(square(picture, x0, y0, side), minScore)) {
+      for (const detection of await this.view(cut(picture, x0, y0, side, side), minScore)) {
         detection.box = detection.box.map((v, i) => f32(v * side) + (i % 2 ? y0 : x0));
         detection.points = detection.points.map(([x, y]) => [f32(x * side) + x0, f32(y * side) + y0]);
         found.push(detection);
@@ -416,11 +416,7 @@ export function warp(picture, m, size, areaShrink) {
   const y1 = clamp(Math.ceil(Math.max(...ys)) + 2, y0 + 1, picture.height);
   let shrink = 1 / Math.hypot(m[0][0], m[1][0]);
   shrink = shrink > areaShrink ? shrink : 1;
-  let region = {width: x1 - x0, height: y1 - y0, data: new Uint8Array((x1 - x0) * (y1 - y0) * 3)};
-  for (let y = y0; y < y1; y++) {
-    const from = (y * picture.width + x0) * 3;
-    region.data.set(picture.data.subarray(from, from + (x1 - x0) * 3), (y - y0) * (x1 - x0) * 3);
-  }
+  let region = cut(picture, x0, y0, x1 - x0, y1 - y0);
   let fx = 1, fy = 1;
   if (shrink > 1) {
     const newW = Math.max(1, rint((x1 - x0) / shrink)), newH = Math.max(1, rint((y1 - y0) / shrink));
