@@ -20,7 +20,8 @@ KEYPOINT_NAMES = ("right eye", "left eye", "nose tip", "mouth", "right ear", "le
 DESKTOP_ONLY = [
     {"step": "second opinions",
      "what": "MTCNN's last network vetoes BlazeFace boxes scored 0.7-0.9 and accepts 0.5-0.7 "
-             "boxes it is sure of; MTCNN confirms 0.3-0.5 boxes with their eyes in place"},
+             "boxes it is sure of; MTCNN confirms 0.3-0.5 boxes with their eyes in place, unless "
+             "that network vetoes them"},
     {"step": "full-range look",
      "what": "MediaPipe's full-range BlazeFace over the whole picture on a black margin, its "
              "new boxes kept when MTCNN confirms them (faces cut by the edge, hands on mouths)"},
