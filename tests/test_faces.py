@@ -132,6 +132,11 @@ def test_a_face_the_full_search_misses_is_found_by_a_second_look_near_its_last_p
     assert again is not None and abs(again.x - box.x) < 0.1 * box.w
     blank = np.full_like(photo, 128)
     assert cropper.search_near(blank, box) is None            # the face has gone
+    # only a box of about the size the last search measured is the face: a looser one (the
+    # hair and shoulders around it) would be looked around next, swelling frame by frame
+    assert cropper.search_near(photo, box, measured=box.side / 1.5) is None
+    assert cropper.search_near(photo, box, measured=box.side * 1.5) is None
+    assert cropper.search_near(photo, box, measured=box.side * 1.1) is not None
 
 
 class CallCounter(keras.layers.Layer):

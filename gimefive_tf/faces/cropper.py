@@ -10,6 +10,7 @@ from gimefive_tf.faces.framing import FRAMINGS, Framing, crop_square, frame_face
 from gimefive_tf.faces.search import LOCAL_MIN_SCORE, SEARCH_SIDE, detect_faces
 
 LOCAL_VIEW_SIDE = 256  # the local look's square, in pixels (the detector sees 128)
+LOCAL_MAX_RESIZE = 1.25  # a face a few frames later is at most this much larger or smaller
 
 
 class FaceCropper:
@@ -50,16 +51,25 @@ class FaceCropper:
         """(crop, its corners in the picture) of one face."""
         return frame_face(image, box, self.framing, self.how, self.size)
 
-    def search_near(self, image, last, views=(2.0, 2.5, 3.0), min_score=LOCAL_MIN_SCORE):
+    def search_near(self, image, last, measured=None, views=(2.0, 2.5, 3.0),
+                    min_score=LOCAL_MIN_SCORE, max_resize=LOCAL_MAX_RESIZE):
         """The face near `last` (a box from the previous frame), looked for in squares of
         `views` times its side centred on it (black beyond the picture's edge), where the face
         fills the detector's view as it likes best, at a lower confidence threshold; None when
-        it is not there (the face has gone)."""
+        it is not there (the face has gone). measured: the face's side as a search of the whole
+        frame last measured it (default: last's). Only a box within `max_resize` of that size
+        is the face: a looser box around it (its hair, its shoulders), taken once, would be
+        looked around next, and the box would swell from frame to frame, off the face."""
         image = np.asarray(image)
         cx, cy = last.center
+        measured = measured or last.side
+
+        def is_the_face(box):
+            return iou(box, last) > 0.3 and 1 / max_resize <= box.side / measured <= max_resize
+
         candidates = []
         for grow in views:
-            if any(iou(box, last) > 0.3 for box in candidates):
+            if any(is_the_face(box) for box in candidates):
                 break  # found in the closer view
             side = grow * last.side
             region = crop_square(image, (cx - side / 2, cy - side / 2, side),
@@ -67,5 +77,5 @@ class FaceCropper:
             candidates += [moved(box, side / LOCAL_VIEW_SIDE, cx - side / 2, cy - side / 2)
                            for box in detect_faces(region, self.detector, min_score=min_score,
                                                    whole_view_only=True, turned=False)]
-        candidates = [box for box in candidates if iou(box, last) > 0.3]
+        candidates = [box for box in candidates if is_the_face(box)]
         return max(candidates, key=lambda box: (box.score, iou(box, last))) if candidates else None

@@ -39,12 +39,14 @@ class VideoAnalyzer:
     the search misses a face it had a frame ago, each face is looked for near its last place
     (at the scale the detector likes, with a lower threshold), which carries it on or finds it
     gone. Faces keep stable ids; each face's scores are averaged over its last `smooth` frames.
+    A face followed by looks near its last place keeps about the size the last search measured.
     """
 
     def __init__(self, pipeline, smooth=SMOOTH_FRAMES, search_every=5):
         self.pipeline, self.search_every = pipeline, max(1, int(search_every))
         self.tracker = FaceTracker()
         self.history = collections.defaultdict(lambda: collections.deque(maxlen=max(1, smooth)))
+        self.measured = {}  # face id -> its side as the last search that found it measured it
         self.analysed = 0
 
     def __call__(self, rgb):
@@ -55,8 +57,8 @@ class VideoAnalyzer:
         found = self.pipeline.faces(rgb, trusted=known, thorough=False) if search else []
         boxes = [box for box, _, _ in found]
         followed = []
-        for _, last in self.tracker.lost(boxes):
-            box = self.pipeline.cropper.search_near(rgb, last)
+        for face_id, last in self.tracker.lost(boxes):
+            box = self.pipeline.cropper.search_near(rgb, last, self.measured.get(face_id))
             if box is not None and not is_duplicate(box, boxes + followed):
                 followed.append(box)  # one face, one record: not a face found already
         found += [(box, *self.pipeline.frame(rgb, box)) for box in followed]
@@ -64,6 +66,9 @@ class VideoAnalyzer:
             self.tracker.update([])
             return []
         ids = self.tracker.update([box for box, _, _ in found])
+        self.measured = {face_id: self.measured[face_id] for face_id in self.tracker.tracks
+                         if face_id in self.measured}  # faces gone are forgotten
+        self.measured.update((face_id, box.side) for face_id, box in zip(ids, boxes))
         probabilities, heatmaps, _ = self.pipeline.classify(np.stack([c for _, c, _ in found]))
         results = []
         for index, (face_id, (box, _, corners)) in enumerate(zip(ids, found)):
