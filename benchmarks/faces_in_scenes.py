@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -33,6 +34,8 @@ from gimefive_tf.inference import Predictor
 from gimefive_tf.faces import DETECTORS, FRAMINGS, Framing, detect_faces, frame_face
 from gimefive_tf.scenes import background, compose, matching_face, random_scene
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
+PLACED_IOU = 0.4  # a video row on the face (its box against the face's true square)
 LEGACY = "margin0.15"  # the framing before calibration: the box grown by 15% per side
 
 
@@ -162,8 +165,13 @@ def crop_figures(pipeline, path, segments):
 
 
 def video_figures(model_path, detector, path, segments, explain):
+    """The video path's figures: fps, face-frame recall (a row in a frame with a face; placed:
+    a row on the face's true square, IoU >= PLACED_IOU, where one-face segments know it),
+    segment accuracy (the majority emotion of each segment's longest track) and the two-face
+    and empty segments' faces per frame."""
     from gimefive_tf.video import VideoAnalyzer, annotate
     from gimefive_tf.data.frames import open_video
+    from gimefive_tf.faces import Box, iou
 
     analyzer = VideoAnalyzer(FacePipeline(model_path, detector, explain=explain, batch_size=4,
                                           mirror=False))  # as the video command
@@ -171,8 +179,14 @@ def video_figures(model_path, detector, path, segments, explain):
     by_frame = {}
     for row in rows:
         by_frame.setdefault(row["frame"], []).append(row)
-    face_frames = hits = correct_segments = single_segments = 0
-    for first, last, labels, _ in segments:
+    face_frames = hits = correct_segments = single_segments = placed = truths = 0
+    for first, last, labels, scenes in segments:
+        for t, scene in enumerate(scenes or ()):  # a row on the face itself, not its hair or
+            x0, y0, side = scene.square           # shoulders around it
+            truth = Box(int(x0), int(y0), int(side), int(side))
+            truths += 1
+            placed += any(iou(Box(row["x"], row["y"], row["w"], row["h"]), truth) >= PLACED_IOU
+                          for row in by_frame.get(first + t, []))
         rows_here = [row for f in range(first, last + 1) for row in by_frame.get(f, [])]
         if len(labels) == 1:
             single_segments += 1
@@ -187,6 +201,7 @@ def video_figures(model_path, detector, path, segments, explain):
     two_first, two_last, *_ = segments[-2]
     return {"explain": explain or "none", "frames": frames, "fps": round(fps, 1),
             "face_frame_recall": round(hits / face_frames, 4),
+            "face_frame_recall_placed": round(placed / truths, 4) if truths else None,
             "segment_accuracy": round(correct_segments / single_segments, 4),
             "segments": single_segments,
             "face_rows_per_face_frame": round(len([r for r in rows if r["frame"] <
@@ -217,7 +232,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.score_video:
         path, segments = args.score_video
-        segments = [(*segment, None) for segment in json.loads(pathlib.Path(segments).read_text())]
+        plan = json.loads(pathlib.Path(segments).read_text())
+        segments = [(first, last, labels,
+                     squares and [SimpleNamespace(square=square) for square in squares])
+                    for first, last, labels, squares in plan]  # one-face segments' true squares
         print(json.dumps(video_figures(args.model, "blazeface", path, segments, None)))
         return
     faces, labels = validation_faces(args.data, args.faces, args.seed)
@@ -245,12 +263,15 @@ def main(argv=None):
                 FacePipeline(args.model, detector, mirror=False), path, segments)
             if args.before:
                 plan = pathlib.Path(folder) / "segments.json"
-                plan.write_text(json.dumps([segment[:3] for segment in segments]))
-                report["video_before"] = json.loads(subprocess.run(
-                    [sys.executable, __file__, "--score-video", str(path), str(plan)]
-                    + (["--model", args.model] if args.model else []),
-                    env={**os.environ, "PYTHONPATH": str(pathlib.Path(args.before).resolve())},
-                    capture_output=True, text=True, check=True).stdout)
+                plan.write_text(json.dumps([(*segment[:3], scenes and [
+                    [float(v) for v in scene.square] for scene in scenes])
+                    for *segment, scenes in segments]))
+                for name, repo in (("video_before", args.before), ("video_after_fresh", REPO)):
+                    report[name] = json.loads(subprocess.run(  # each in a fresh process, alike
+                        [sys.executable, __file__, "--score-video", str(path), str(plan)]
+                        + (["--model", args.model] if args.model else []),
+                        env={**os.environ, "PYTHONPATH": str(pathlib.Path(repo).resolve())},
+                        capture_output=True, text=True, check=True).stdout)
     print(json.dumps(report, indent=2))
 
 
