@@ -80,39 +80,18 @@ def count_figures(photos, records):
                                     in zip(photos, counts) if faces > 1}}
 
 
-def grown_rotation(picture, angle):
-    """`picture` turned by `angle` degrees (counter-clockwise) on a black canvas grown so that
-    nothing is cut."""
-    import cv2
-
-    height, width = picture.shape[:2]
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    new_w, new_h = int(height * sin + width * cos), int(height * cos + width * sin)
-    matrix[0, 2] += new_w / 2 - width / 2
-    matrix[1, 2] += new_h / 2 - height / 2
-    return cv2.warpAffine(picture, matrix, (new_w, new_h), flags=cv2.INTER_AREA)
-
-
-def shrunk(picture, side=1024):
-    """A photo at most `side` large (the search's own size), so turning it costs little."""
-    import cv2
-
-    scale = side / max(picture.shape[:2])
-    return picture if scale >= 1 else cv2.resize(picture, None, fx=scale, fy=scale,
-                                                 interpolation=cv2.INTER_AREA)
-
-
 def tilt_figures(pipeline, photos, upright):
     """Per angle: portraits turned in the picture plane giving the upright answer's single face
     and emotion, of the portraits whose upright picture gives one face."""
+    from gimefive_tf.scenes import tilted
+
     cases = [(picture, found[0].emotion) for (_, picture, faces, most), found in
              zip(photos, upright) if is_portrait(faces, most) and len(found) == 1]
     figures = {}
     for angle in ANGLES:
         one = same = 0
         for picture, emotion in cases:
-            found = [r for r in pipeline.run([("tilted", grown_rotation(shrunk(picture), angle))])
+            found = [r for r in pipeline.run([("tilted", tilted(picture, angle))])
                      if r.box is not None]
             one += len(found) == 1
             same += len(found) == 1 and found[0].emotion == emotion

@@ -24,14 +24,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from types import SimpleNamespace
 
 import numpy as np
 
 from gimefive_tf.analyze import FacePipeline
 from gimefive_tf.data import load_arrays, read_dataset, stratified_split
 from gimefive_tf.inference import Predictor
-from gimefive_tf.faces import DETECTORS, FRAMINGS, Framing, detect_faces, frame_face
+from gimefive_tf.faces import DETECTORS, FRAMINGS, Box, Framing, detect_faces, frame_face, iou
 from gimefive_tf.scenes import background, compose, matching_face, random_scene
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -136,12 +135,18 @@ def make_video(faces, labels, path, rng, seconds=2.0, fps=25, size=(640, 480), c
     return segments
 
 
+def scored_segments(segments):
+    """make_video's segments as video_figures scores them (and --score-video reads them): each
+    one-face segment's true squares instead of its scenes, in JSON-ready numbers."""
+    return [(first, last, labels, scenes and [[float(v) for v in scene.square] for scene in scenes])
+            for first, last, labels, scenes in segments]
+
+
 def crop_figures(pipeline, path, segments):
     """Segment accuracy of the faces cut from the decoded frames at their true place (the
     aligned frame, turned upright, lit like the training faces): what the model gets right on
     these frames when finding and framing lose nothing."""
     from gimefive_tf.data.frames import iter_frames, open_video
-    from gimefive_tf.faces import Box
 
     true_frame = dataclasses.replace(pipeline.framing, scale=1.0, dx=0.0, dy=0.0)  # lit alike
     truths = {first + t: scene for first, _, _, scenes in segments if scenes
@@ -150,9 +155,7 @@ def crop_figures(pipeline, path, segments):
     for index, frame in iter_frames(open_video(path)):
         if index in truths:
             scene = truths[index]
-            x0, y0, side = scene.square
-            box = Box(int(round(x0)), int(round(y0)), int(round(side)), int(round(side)),
-                      angle=scene.angle)  # the true frame, turned back upright by the crop
+            box = square_box(scene.square, scene.angle)  # turned back upright by the crop
             crops.append(frame_face(frame, box, true_frame)[0])
             indices.append(index)
     emotions = dict(zip(indices, pipeline.classify_all(np.stack(crops)).argmax(1)))
@@ -164,14 +167,20 @@ def crop_figures(pipeline, path, segments):
     return round(correct / sum(1 for *_, scenes in segments if scenes), 4)
 
 
+def square_box(square, angle=0.0):
+    """A scene's true square (x0, y0, side) as a Box."""
+    x0, y0, side = (int(round(value)) for value in square)
+    return Box(x0, y0, side, side, angle=angle)
+
+
 def video_figures(model_path, detector, path, segments, explain):
     """The video path's figures: fps, face-frame recall (a row in a frame with a face; placed:
     a row on the face's true square, IoU >= PLACED_IOU, where one-face segments know it),
     segment accuracy (the majority emotion of each segment's longest track) and the two-face
-    and empty segments' faces per frame."""
+    and empty segments' faces per frame. segments: (first frame, last frame, labels, each
+    frame's true square or None), as `scored_segments` gives them."""
     from gimefive_tf.video import VideoAnalyzer, annotate
     from gimefive_tf.data.frames import open_video
-    from gimefive_tf.faces import Box, iou
 
     analyzer = VideoAnalyzer(FacePipeline(model_path, detector, explain=explain, batch_size=4,
                                           mirror=False))  # as the video command
@@ -180,10 +189,9 @@ def video_figures(model_path, detector, path, segments, explain):
     for row in rows:
         by_frame.setdefault(row["frame"], []).append(row)
     face_frames = hits = correct_segments = single_segments = placed = truths = 0
-    for first, last, labels, scenes in segments:
-        for t, scene in enumerate(scenes or ()):  # a row on the face itself, not its hair or
-            x0, y0, side = scene.square           # shoulders around it
-            truth = Box(int(x0), int(y0), int(side), int(side))
+    for first, last, labels, squares in segments:
+        for t, square in enumerate(squares or ()):  # a row on the face itself, not its hair
+            truth = square_box(square)               # or shoulders around it
             truths += 1
             placed += any(iou(Box(row["x"], row["y"], row["w"], row["h"]), truth) >= PLACED_IOU
                           for row in by_frame.get(first + t, []))
@@ -232,10 +240,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.score_video:
         path, segments = args.score_video
-        plan = json.loads(pathlib.Path(segments).read_text())
-        segments = [(first, last, labels,
-                     squares and [SimpleNamespace(square=square) for square in squares])
-                    for first, last, labels, squares in plan]  # one-face segments' true squares
+        segments = json.loads(pathlib.Path(segments).read_text())
         print(json.dumps(video_figures(args.model, "blazeface", path, segments, None)))
         return
     faces, labels = validation_faces(args.data, args.faces, args.seed)
@@ -257,18 +262,17 @@ def main(argv=None):
         with tempfile.TemporaryDirectory() as folder:
             path = pathlib.Path(folder) / "segments.mp4"
             segments = make_video(faces[chosen], labels[chosen], path, rng)
-            report["video"] = [video_figures(args.model, detector, path, segments, explain)
+            scored = scored_segments(segments)
+            report["video"] = [video_figures(args.model, detector, path, scored, explain)
                                for explain in ("gradcam", None)]
             report["video_crops_segment_accuracy"] = crop_figures(
                 FacePipeline(args.model, detector, mirror=False), path, segments)
             if args.before:
-                plan = pathlib.Path(folder) / "segments.json"
-                plan.write_text(json.dumps([(*segment[:3], scenes and [
-                    [float(v) for v in scene.square] for scene in scenes])
-                    for *segment, scenes in segments]))
+                written = pathlib.Path(folder) / "segments.json"
+                written.write_text(json.dumps(scored))
                 for name, repo in (("video_before", args.before), ("video_after_fresh", REPO)):
                     report[name] = json.loads(subprocess.run(  # each in a fresh process, alike
-                        [sys.executable, __file__, "--score-video", str(path), str(plan)]
+                        [sys.executable, __file__, "--score-video", str(path), str(written)]
                         + (["--model", args.model] if args.model else []),
                         env={**os.environ, "PYTHONPATH": str(pathlib.Path(repo).resolve())},
                         capture_output=True, text=True, check=True).stdout)

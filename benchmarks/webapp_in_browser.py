@@ -40,7 +40,7 @@ def same(records, reference, labels):
     """The page's records and the reference's faces: as many, paired by IoU >= 0.5 (the
     order by area can swap two faces of nearly one size), with the same emotions."""
     mine = faces_of(records)
-    theirs = [{"box": face[0].to_list(), "emotion": labels[int(np.argmax(face[3]))]}
+    theirs = [{"box": face.box.to_list(), "emotion": labels[int(np.argmax(face.probabilities))]}
               for face in reference]
     pairs = matched(theirs, mine)
     return len(mine) == len(theirs) == len(pairs) and all(

@@ -4,14 +4,19 @@ tf.lite.Interpreter is deprecated in its favour; nothing here imports TensorFlow
 
 
 def load_interpreter(path, threads=2):
-    """A LiteRT interpreter of the .tflite file at `path`, its tensors allocated."""
+    """A LiteRT interpreter of the .tflite file at `path`, its tensors allocated; a file that
+    is no model LiteRT can run is a GiMeFiveError (one clear line from a command)."""
     from ai_edge_litert.interpreter import Interpreter
 
+    from gimefive_tf.errors import GiMeFiveError
     from gimefive_tf.quiet import native_stderr_silenced
 
     with native_stderr_silenced():  # LiteRT announces its XNNPACK delegate on fd 2
-        interpreter = Interpreter(model_path=str(path), num_threads=threads)
-        interpreter.allocate_tensors()
+        try:
+            interpreter = Interpreter(model_path=str(path), num_threads=threads)
+            interpreter.allocate_tensors()
+        except ValueError:
+            raise GiMeFiveError(f"{path} is not a .tflite model LiteRT can run") from None
     return interpreter
 
 

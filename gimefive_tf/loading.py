@@ -20,6 +20,13 @@ SHIPPED_MODELS = {name: PRETRAINED_DIR / entry["file"] for name, entry in SHIPPE
 PRETRAINED_MODEL = SHIPPED_MODELS[DEFAULT_MODEL]
 
 
+def shipped_entry(model):
+    """SHIPPED's entry of `model` (None: the default model, or a shipped model's name); None
+    for any other model (a .keras path, a keras.Model)."""
+    name = DEFAULT_MODEL if model is None else model
+    return SHIPPED.get(name) if isinstance(name, str) else None
+
+
 def shipped_models():
     """Rows describing the shipped models that are installed (name, file, data, accuracy)."""
     rows = []

@@ -118,6 +118,24 @@ def compose(face, backdrop, side, cx, cy, angle=0.0, context="replicate", grow=0
                  float(angle))
 
 
+def tilted(picture, angle, max_side=1024):
+    """A photo turned in the picture plane by `angle` degrees (counter-clockwise) on a black
+    canvas grown so that nothing is cut, first scaled down to at most `max_side` (the search's
+    own size: turning a large photo costs little then): a tilted head, as the tilt benchmark
+    and tests show one."""
+    import cv2
+
+    scale = min(1.0, max_side / max(picture.shape[:2]))
+    if scale < 1:
+        picture = cv2.resize(picture, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    height, width = picture.shape[:2]
+    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
+    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
+    size = int(height * sin + width * cos), int(height * cos + width * sin)
+    matrix[:, 2] += np.divide(size, 2) - (width / 2, height / 2)
+    return cv2.warpAffine(picture, matrix, size, flags=cv2.INTER_AREA)
+
+
 def random_scene(face, rng, width=640, height=480, sides=(90, 240), max_angle=15.0,
                  lighting=True):
     """A Scene with `face` at a random size, place, rotation, context and lighting."""

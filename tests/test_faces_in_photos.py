@@ -10,6 +10,7 @@ import pytest
 
 from gimefive_tf.analyze import FacePipeline, analyze
 from gimefive_tf.pictures import read_picture
+from gimefive_tf.scenes import tilted
 from gimefive_tf.faces import Box, FaceCropper, detect_faces, iou, suppress_duplicates
 from gimefive_tf.faces.search import unturned
 
@@ -86,22 +87,12 @@ def test_a_tilted_head_is_cropped_upright_by_its_eyes(portrait):
     height, width = portrait.shape[:2]
     for angle in (30, -30):
         matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-        tilted = cv2.warpAffine(portrait, matrix, (width, height), flags=cv2.INTER_AREA)
-        [face] = detect_faces(tilted)
-        crop, _ = cropper.frame(tilted, face)
+        turned = cv2.warpAffine(portrait, matrix, (width, height), flags=cv2.INTER_AREA)
+        [face] = detect_faces(turned)
+        crop, _ = cropper.frame(turned, face)
         assert np.abs(crop.astype(int) - reference).mean() < 15
         left, right = np.asarray(face.landmarks[:2])  # the eyes lie on the tilt
         assert abs(np.degrees(np.arctan2(right[1] - left[1], right[0] - left[0])) + angle) < 8
-
-
-def grown_rotation(picture, angle):
-    """`picture` turned by `angle` degrees on a black canvas grown so that nothing is cut."""
-    height, width = picture.shape[:2]
-    matrix = cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0)
-    cos, sin = abs(matrix[0, 0]), abs(matrix[0, 1])
-    size = int(height * sin + width * cos), int(height * cos + width * sin)
-    matrix[:, 2] += np.divide(size, 2) - (width / 2, height / 2)
-    return cv2.warpAffine(picture, matrix, size, flags=cv2.INTER_AREA)
 
 
 @pytest.mark.parametrize("name, view", [("img42.jpg", "turned 180"), ("img46.jpg", "tilted 30"),
@@ -112,12 +103,8 @@ def test_hair_a_necklace_or_a_blur_beside_a_turned_face_is_no_second_face(photos
     ONet vetoes them."""
     picture = read_picture(photos_dir / name)
     how, degrees = view.split()
-    if how == "turned":
-        picture = np.ascontiguousarray(np.rot90(picture, int(degrees) // 90))
-    else:
-        scale = min(1.0, 1024 / max(picture.shape[:2]))  # as the benchmark turns them
-        picture = grown_rotation(cv2.resize(picture, None, fx=scale, fy=scale,
-                                            interpolation=cv2.INTER_AREA), int(degrees))
+    picture = np.ascontiguousarray(np.rot90(picture, int(degrees) // 90)) if how == "turned" \
+        else tilted(picture, int(degrees))  # as the benchmark turns them
     assert len(detect_faces(picture)) == 1
 
 

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -152,6 +153,25 @@ def test_bad_bundles_are_one_clear_line(args, words):
     done = run_on_device(*args)
     assert done.returncode == 2 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and words in done.stderr
+
+
+def test_a_broken_bundle_is_one_clear_line(bundle, tmp_path):
+    """A specification cut short and a model file that is no model: one line each, no
+    traceback, before any picture is read."""
+    short, garbled = tmp_path / "short", tmp_path / "garbled"
+    for copy in (short, garbled):
+        shutil.copytree(bundle, copy)
+    spec = json.loads((short / "pipeline.json").read_text())
+    del spec["labels"]
+    (short / "pipeline.json").write_text(json.dumps(spec))
+    (garbled / "emotions.tflite").write_bytes(b"no model" * 64)
+    for folder, line in (
+            (short, f"error: {short / 'pipeline.json'} lacks 'labels'"),
+            (garbled, f"error: {garbled / 'emotions.tflite'} is not a .tflite model LiteRT "
+                      "can run")):
+        done = run_on_device(folder, "x.jpg")
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.strip().splitlines() == [line]
 
 
 @pytest.mark.data

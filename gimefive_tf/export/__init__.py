@@ -338,6 +338,13 @@ def _artifact_runner(kind, path):
 MIRRORED_ARTIFACTS = ("tflite-cam", "mobile")  # decide as the face pipeline does (`decision`)
 
 
+def size_mb(path):
+    """An artifact's size in MiB: a file's, or all files' under a folder."""
+    path = pathlib.Path(path)
+    files = [f for f in path.rglob("*") if f.is_file()] if path.is_dir() else [path]
+    return round(sum(f.stat().st_size for f in files) / 2 ** 20, 2)
+
+
 def build_report(model, artifacts, sample, eval_set=None):
     """Parity, accuracy and latency of every artifact against the Keras model (deciding as the
     artifact does: plain, or mirror-averaged for the cam model)."""
@@ -353,9 +360,7 @@ def build_report(model, artifacts, sample, eval_set=None):
                                      == eval_set[1]).mean())
     for kind, path in artifacts.items():
         mirror = kind in MIRRORED_ARTIFACTS
-        size = sum(f.stat().st_size for f in pathlib.Path(path).rglob("*") if f.is_file()) \
-            if pathlib.Path(path).is_dir() else pathlib.Path(path).stat().st_size
-        row = {"artifact": kind, "path": str(path), "size_mb": round(size / 2 ** 20, 2),
+        row = {"artifact": kind, "path": str(path), "size_mb": size_mb(path),
                "compared_with": "keras, mirror-averaged" if mirror else "keras"}
         run = _artifact_runner(kind, path)
         row.update(compare(predictors[mirror](sample), run(sample)))
@@ -382,7 +387,7 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     """
     from gimefive_tf.export.bundle import export_bundle
     from gimefive_tf.export.webapp import check_runtime, export_webapp
-    from gimefive_tf.loading import SHIPPED, load_model, model_file
+    from gimefive_tf.loading import load_model, model_file, shipped_entry
     from gimefive_tf.outputs import atomic_folder, atomic_path, writable_folder, write_text
 
     formats = formats.split(",") if isinstance(formats, str) else list(formats)
@@ -397,8 +402,7 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
         check_runtime()
     model_path = model_file(model) if model is None or isinstance(model, (str, pathlib.Path)) \
         else None
-    trained_on = SHIPPED[model]["data"] if isinstance(model, str) and model in SHIPPED else \
-        (SHIPPED["rafdb"]["data"] if model is None else None)
+    shipped = shipped_entry(model)
     model = load_model(model) if model_path is not None else model
     size = model.input_shape[1]
     layer = None  # the default explanation's layer
@@ -434,13 +438,13 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
             artifacts[kind] = saved_dir
         elif kind == "mobile":
             with atomic_folder(mobile_dir) as partial:
-                export_bundle(model, partial, name, version, model_path, trained_on)
+                export_bundle(model, partial, name, version, model_path, shipped)
             artifacts[kind] = mobile_dir
         elif kind == "web":
             with atomic_folder(web_dir) as partial:
                 if "mobile" not in artifacts:  # else the bundle just written is copied in
                     export_bundle(model, partial / "bundle", name, version, model_path,
-                                  trained_on)
+                                  shipped)
                 export_webapp(partial, mobile_dir if "mobile" in artifacts else None)
         else:
             path = tflite_dir / f"{name}_{TFLITE_FILES[kind]}.tflite"
@@ -458,8 +462,7 @@ def export_model(model=None, out="export", formats=("savedmodel", "tflite"),
     eval_set = faces(eval_data, labels=True) if eval_data else None
     rows = build_report(model, artifacts, sample, eval_set)
     if "web" in formats:  # the bundle's model, run in the browser: checked by its browser test
-        size = sum(f.stat().st_size for f in web_dir.rglob("*") if f.is_file())
-        rows.append({"artifact": "web", "path": str(web_dir), "size_mb": round(size / 2 ** 20, 2),
+        rows.append({"artifact": "web", "path": str(web_dir), "size_mb": size_mb(web_dir),
                      "top1_agreement": None, "max_abs_diff": None, "latency_ms": None})
     write_text(out / "report.json", json.dumps(rows, indent=2))
     return rows

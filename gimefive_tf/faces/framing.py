@@ -114,6 +114,21 @@ def region_matrix(matrix, x0, y0, fx=1.0, fy=1.0):
     return local
 
 
+def seen_pixels(image, matrix, size, resize, area_shrink=AREA_SHRINK):
+    """(region, its matrix): the part of `image` a crop by `matrix` reads, area-averaged first
+    by `resize(region, width, height)` when the crop is much smaller (`seen_region`), and the
+    2x3 map from that region onto the crop. OpenCV's resize here, the reference's numpy one on
+    the device side."""
+    x0, y0, x1, y1, shrink = seen_region(matrix, size, image.shape, area_shrink)
+    region = np.ascontiguousarray(image[y0:y1, x0:x1])
+    fx = fy = 1.0
+    if shrink > 1:
+        new_w, new_h = max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink))
+        fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
+        region = resize(region, new_w, new_h)
+    return region, region_matrix(matrix, x0, y0, fx, fy)
+
+
 def warp_face(image, matrix, size=64, border="replicate"):
     """`image` mapped by the 2x3 `matrix` into size x size. Only the part of the picture the
     output sees is read, first shrunk by area averaging when it is much larger (a face in a
@@ -126,14 +141,8 @@ def warp_face(image, matrix, size=64, border="replicate"):
     if image.ndim == 2:
         image = image[..., None]
     image = image[..., :3] if image.shape[-1] >= 3 else np.repeat(image[..., :1], 3, axis=-1)
-    x0, y0, x1, y1, shrink = seen_region(matrix, size, image.shape)
-    region = np.ascontiguousarray(image[y0:y1, x0:x1])
-    fx = fy = 1.0
-    if shrink > 1:
-        new_w, new_h = max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink))
-        fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
-        region = cv2.resize(region, (new_w, new_h), interpolation=cv2.INTER_AREA)
-    local = region_matrix(matrix, x0, y0, fx, fy)
+    region, local = seen_pixels(image, matrix, size, lambda pixels, width, height: cv2.resize(
+        pixels, (width, height), interpolation=cv2.INTER_AREA))
     return cv2.warpAffine(region, local, (size, size), flags=cv2.INTER_LINEAR,
                           borderMode=cv2.BORDER_REPLICATE if border == "replicate"
                           else cv2.BORDER_CONSTANT)
@@ -161,17 +170,21 @@ def frame_matrix(box, framing, how="box", size=64):
     return matrix.astype(np.float32)
 
 
-def frame_face(image, box, framing, how="box", size=64):
-    """(crop, its four corners in the picture): the face cut and lit like the training faces."""
+def frame_face(image, box, framing, how="box", size=64, warp=warp_face,
+               epsilon=LIGHTING_EPSILON):
+    """(crop, its four corners in the picture): the face cut and lit like the training faces.
+    warp(image, matrix, size): the crop's resampling (OpenCV's; the on-device reference passes
+    its numpy port)."""
     matrix = frame_matrix(box, framing, how, size)
-    return match_lighting(warp_face(image, matrix, size), framing), crop_corners(matrix, size)
+    return match_lighting(warp(image, matrix, size), framing, epsilon), crop_corners(matrix, size)
 
 
-def match_lighting(crop, framing):
-    """The crop with its pixel mean and standard deviation moved to the training faces'."""
+def match_lighting(crop, framing, epsilon=LIGHTING_EPSILON):
+    """The crop with its pixel mean and standard deviation moved to the training faces'
+    (`epsilon` keeps a flat crop's gain finite)."""
     if framing.mean is None or framing.std is None:
         return crop
     pixels = crop.astype(np.float32)
-    gain = framing.std / (pixels.std() + LIGHTING_EPSILON)
+    gain = framing.std / (pixels.std() + epsilon)
     scaled = (pixels - pixels.mean()) * gain + framing.mean
     return np.clip(np.round(scaled), 0, 255).astype(np.uint8)

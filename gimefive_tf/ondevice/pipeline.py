@@ -10,6 +10,7 @@ its reference.
 
 import json
 import pathlib
+import typing
 
 import numpy as np
 
@@ -18,8 +19,7 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces.boxes import moved
 from gimefive_tf.faces.detectors import (anchor_centers, decode_view, pyramid_faces,
                                          pyramid_views, tensor_indices)
-from gimefive_tf.faces.framing import (Framing, crop_corners, frame_matrix, inverse_matrix,
-                                       match_lighting, region_matrix, seen_region)
+from gimefive_tf.faces.framing import Framing, frame_face, inverse_matrix, seen_pixels
 from gimefive_tf.faces.search import reported, surest_turn
 from gimefive_tf.faces.spec import SPEC_FILE, SPEC_FORMAT, SPEC_VERSION
 from gimefive_tf.litert import TFLiteModel, load_interpreter
@@ -129,11 +129,11 @@ class FaceDetector:
                            self.size, len(self.spec["keypoints"]), min_score,
                            self.spec["logit_clip"])
 
-    def __call__(self, image, min_score=None):
+    def __call__(self, image):
         """Faces (Boxes) in an RGB picture, surest first."""
-        min_score = self.spec["min_score"] if min_score is None else min_score
         pyramid, rule = self.spec["pyramid"], self.spec["blend"]
-        views = [(x0, y0, size, self.view(square, min_score)) for x0, y0, size, square in
+        views = [(x0, y0, size, self.view(square, self.spec["min_score"]))
+                 for x0, y0, size, square in
                  pyramid_views(image, pyramid["levels"], pyramid["min_tile"])]
         return pyramid_faces(views, self.spec["keypoints_kept"], min_iou=rule["min_iou"],
                              min_blend=rule["min_score"], min_cover=rule["min_cover"])
@@ -172,15 +172,9 @@ def framing_of(spec):
 def warp(image, matrix, size, area_shrink):
     """The picture mapped by `matrix` into a size x size crop: bilinear, edges replicated
     (OpenCV's warpAffine, in numpy); the part the crop sees is area-averaged first when the crop
-    is much smaller (`seen_region`)."""
-    x0, y0, x1, y1, shrink = seen_region(matrix, size, image.shape, area_shrink)
-    region = np.ascontiguousarray(image[y0:y1, x0:x1])
-    fx = fy = 1.0
-    if shrink > 1:
-        new_w, new_h = max(1, round((x1 - x0) / shrink)), max(1, round((y1 - y0) / shrink))
-        fx, fy = new_w / (x1 - x0), new_h / (y1 - y0)
-        region = resized(region, new_w, new_h)
-    back = inverse_matrix(region_matrix(matrix, x0, y0, fx, fy))
+    is much smaller (`seen_pixels`)."""
+    region, local = seen_pixels(image, matrix, size, resized, area_shrink)
+    back = inverse_matrix(local)
     v, u = np.mgrid[0:size, 0:size].astype(np.float64)
     sx = back[0, 0] * u + back[0, 1] * v + back[0, 2]
     sy = back[1, 0] * u + back[1, 1] * v + back[1, 2]
@@ -198,6 +192,16 @@ def warp(image, matrix, size, area_shrink):
 
 # ------------------------------------------------------------------------------ the pipeline
 
+class Face(typing.NamedTuple):
+    """One face the pipeline found: what an app draws and reports."""
+
+    box: object  # a faces.Box in the picture's pixels
+    crop: np.ndarray  # the framed, lit crop the model saw
+    corners: np.ndarray  # the crop's four corners in the picture
+    probabilities: np.ndarray  # the six emotions' scores
+    heatmap: np.ndarray  # where the decision looked, over the crop
+
+
 class OnDevicePipeline:
     """Picture -> faces -> crops -> six emotion scores and a heatmap each, from a bundle.
 
@@ -208,26 +212,31 @@ class OnDevicePipeline:
     def __init__(self, folder):
         self.folder = pathlib.Path(folder)
         self.spec = read_spec(self.folder)
-        self.labels = self.spec["labels"]
-        self.detector = FaceDetector(self.folder, self.spec)
-        # the bundle's model: crop -> probabilities [6] and heatmap [64, 64]
-        self.classifier = TFLiteModel(bundle_file(self.folder, self.spec["classifier"]["file"]))
-        self.framing = framing_of(self.spec)
+        try:
+            self.labels = self.spec["labels"]
+            self.detector = FaceDetector(self.folder, self.spec)
+            # the bundle's model: crop -> probabilities [6] and heatmap [64, 64]
+            self.classifier = TFLiteModel(bundle_file(self.folder,
+                                                      self.spec["classifier"]["file"]))
+            self.framing = framing_of(self.spec)
+        except KeyError as missing:  # a specification cut short
+            raise BundleError(f"{self.folder / SPEC_FILE} lacks {missing}") from None
 
     def crop(self, image, face):
         """(crop, its corners in the picture): the face framed and lit as `framing` says."""
         rules = self.spec["framing"]
-        matrix = frame_matrix(face, self.framing, rules["how"], rules["size"])
-        crop = warp(image, matrix, rules["size"], rules["area_shrink"])
-        return match_lighting(crop, self.framing), crop_corners(matrix, rules["size"])
+        return frame_face(image, face, self.framing, rules["how"], rules["size"],
+                          warp=lambda picture, matrix, size: warp(picture, matrix, size,
+                                                                  rules["area_shrink"]),
+                          epsilon=self.spec["lighting"]["epsilon"])
 
     def faces(self, image, max_side=None, turned=True):
-        """[(Box, crop, corners, probabilities, heatmap)], largest first."""
+        """[Face(box, crop, corners, probabilities, heatmap)], largest first."""
         found = []
         for face in find_faces(self.detector, image, self.spec, max_side, turned):
             crop, corners = self.crop(image, face)
             outputs = self.classifier(crop)
-            found.append((face, crop, corners, outputs["probabilities"], outputs["heatmap"]))
+            found.append(Face(face, crop, corners, outputs["probabilities"], outputs["heatmap"]))
         return found
 
     def results(self, image, name="image"):
