@@ -13,6 +13,7 @@ from gimefive_tf.calibrate import fit_framing
 from gimefive_tf.faces import (Box, FaceCropper, FaceTracker, Framing, align_face, align_matrix,
                                crop_square, detect_faces, frame_face, framing_path,
                                read_calibration, write_calibration)
+from gimefive_tf.faces.search import same_place
 
 TEMPLATE = ((0.3, 0.35), (0.7, 0.35), (0.5, 0.55), (0.5, 0.75))
 
@@ -137,6 +138,15 @@ def test_a_face_the_full_search_misses_is_found_by_a_second_look_near_its_last_p
     assert cropper.search_near(photo, box, measured=box.side / 1.5) is None
     assert cropper.search_near(photo, box, measured=box.side * 1.5) is None
     assert cropper.search_near(photo, box, measured=box.side * 1.1) is not None
+
+
+def test_a_box_is_the_same_face_only_about_its_size_and_over_it():
+    last = Box(100, 100, 120, 120)
+    assert same_place(Box(110, 95, 130, 130), last)
+    assert not same_place(Box(60, 60, 200, 200), last)       # the hair and shoulders around it
+    assert not same_place(Box(130, 130, 80, 80), last)       # an eye and a nose
+    assert not same_place(Box(300, 100, 120, 120), last)     # the face beside it
+    assert same_place(Box(60, 60, 200, 200), last, side=180)  # as its side was measured
 
 
 class CallCounter(keras.layers.Layer):

@@ -12,7 +12,7 @@ from gimefive_tf.analyze import FacePipeline, analyze
 from gimefive_tf.pictures import read_picture
 from gimefive_tf.scenes import tilted
 from gimefive_tf.faces import Box, FaceCropper, detect_faces, iou, suppress_duplicates
-from gimefive_tf.faces.search import unturned
+from gimefive_tf.faces.search import VIDEO_DETECTION_SIDE, unturned
 
 pytestmark = pytest.mark.data
 PORTRAIT = "img2.jpg"  # a portrait that used to give a second box over the forehead and eyes
@@ -54,6 +54,16 @@ def test_the_couple_gives_two_the_selfie_six_or_more_and_no_picture_too_many(pho
     assert 6 <= len(found["selfie-many-people.jpg"]) <= 7
     assert {name: len(found[name]) for name, (_, most) in photos.items()
             if len(found[name]) > most} == {}
+
+
+def test_a_video_frame_is_searched_for_every_face_a_photo_search_finds(photos_dir, found):
+    """A video frame's search leaves out MTCNN's fallback and the turned views, not the
+    full-range look: the selfie's face cut by the top edge is found in a frame too."""
+    selfie = read_picture(photos_dir / "selfie-many-people.jpg")
+    framed = detect_faces(selfie, max_side=VIDEO_DETECTION_SIDE, thorough=False, turned=False)
+    photo = found["selfie-many-people.jpg"]
+    assert len(framed) == len(photo) >= 6
+    assert all(max(iou(box, other) for other in photo) > 0.5 for box in framed)
 
 
 def test_a_smaller_box_inside_or_across_a_surer_one_is_the_same_face():

@@ -17,9 +17,9 @@ from test_frames import detectable_faces, write_video
 
 
 
-def scene(faces, size=(240, 320)):
+def scene(faces, size=(240, 320), grey=90):
     """A grey frame with the given faces pasted side by side at 110 px."""
-    frame = np.full((*size, 3), 90, np.uint8)
+    frame = np.full((*size, 3), grey, np.uint8)
     for i, face in enumerate(faces):
         x = 30 + i * 150
         frame[60:170, x:x + 110] = cv2.resize(face, (110, 110))
@@ -59,6 +59,24 @@ def test_annotated_video_csv_and_summary(clip, model_path, tmp_path, capsys):
     assert (int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
             int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (320, 240)
     assert (tmp_path / "annotated.png").exists()
+
+
+@pytest.mark.data
+def test_a_cut_to_a_new_shot_starts_every_face_afresh(datasets_dir, model_path):
+    """Another face in the last shot's place after a cut is a new face: a new id, and scores
+    smoothed from its own frames only (not the last shot's face's)."""
+    from gimefive_tf.analyze import FacePipeline
+    from gimefive_tf.video import VideoAnalyzer
+
+    first, second = detectable_faces(datasets_dir, 2)
+    pipeline = FacePipeline(model_path, explain=None, batch_size=4, mirror=False)
+    analyzer = VideoAnalyzer(pipeline)
+    shot, next_shot = scene([first]), scene([second], grey=200)
+    assert {face_id for _ in range(3) for face_id, *_ in analyzer(shot)} == {1}
+    [(face_id, _, probabilities, *_)] = analyzer(next_shot)
+    [(_, _, alone, *_)] = VideoAnalyzer(pipeline)(next_shot)
+    assert face_id == 2 and np.allclose(probabilities, alone)
+    assert [face_id for face_id, *_ in analyzer(next_shot)] == [2]  # the same shot goes on
 
 
 def collections_count(values):

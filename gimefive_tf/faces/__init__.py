@@ -4,8 +4,9 @@ One module a job: `boxes` (a face's box and the geometry), `detectors` (BlazeFac
 `suppression` (one box per face), `search` (which boxes are faces; sizes, second opinions,
 turned pictures), `framing` (cut and lit like the training faces, tilted heads turned upright
 by the eyes), `calibration` (each model's measured framing, stored beside it), `tracking`
-(faces across video frames) and `cropper` (detect, then frame). Every entry point (predict,
-scores, explain, video, the server, batch) reaches them through `gimefive_tf.analyze`.
+(faces across video frames, cuts between shots) and `cropper` (detect, then frame). Every
+entry point (predict, scores, explain, video, the server, batch) reaches them through
+`gimefive_tf.analyze`.
 """
 
 from gimefive_tf.faces.boxes import Box, intersection, iou, moved

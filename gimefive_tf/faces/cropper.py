@@ -7,10 +7,10 @@ from gimefive_tf.faces.boxes import iou, moved
 from gimefive_tf.faces.calibration import find_calibration
 from gimefive_tf.faces.detectors import DEFAULT_DETECTOR, check_detector
 from gimefive_tf.faces.framing import FRAMINGS, Framing, crop_square, frame_face
-from gimefive_tf.faces.search import LOCAL_MIN_SCORE, SEARCH_SIDE, detect_faces
+from gimefive_tf.faces.search import (LOCAL_MAX_RESIZE, LOCAL_MIN_SCORE, SEARCH_SIDE,
+                                      detect_faces, same_place)
 
 LOCAL_VIEW_SIDE = 256  # the local look's square, in pixels (the detector sees 128)
-LOCAL_MAX_RESIZE = 1.25  # a face a few frames later is at most this much larger or smaller
 
 
 class FaceCropper:
@@ -51,21 +51,21 @@ class FaceCropper:
         """(crop, its corners in the picture) of one face."""
         return frame_face(image, box, self.framing, self.how, self.size)
 
-    def search_near(self, image, last, measured=None, views=(2.0, 2.5, 3.0),
+    def search_near(self, image, last, measured=None, views=(2.0, 2.5, 3.0, 1.5),
                     min_score=LOCAL_MIN_SCORE, max_resize=LOCAL_MAX_RESIZE):
         """The face near `last` (a box from the previous frame), looked for in squares of
         `views` times its side centred on it (black beyond the picture's edge), where the face
-        fills the detector's view as it likes best, at a lower confidence threshold; None when
-        it is not there (the face has gone). measured: the face's side as a search of the whole
-        frame last measured it (default: last's). Only a box within `max_resize` of that size
-        is the face: a looser box around it (its hair, its shoulders), taken once, would be
-        looked around next, and the box would swell from frame to frame, off the face."""
+        fills the detector's view as it likes best, at a lower confidence threshold, until one
+        finds it; None when it is not there (the face has gone). The closest view comes last:
+        where the wider ones see only a looser box around the face (its hair, a hand, a dark
+        border), the face filling more of the view is found on its own. measured: the face's
+        side as a search of the whole frame last measured it (default: last's). Only a box
+        within `max_resize` of that size is the face (`same_place`)."""
         image = np.asarray(image)
         cx, cy = last.center
-        measured = measured or last.side
 
         def is_the_face(box):
-            return iou(box, last) > 0.3 and 1 / max_resize <= box.side / measured <= max_resize
+            return same_place(box, last, measured, max_resize)
 
         candidates = []
         for grow in views:

@@ -46,6 +46,7 @@ FULL_RANGE_MARGIN = 0.125  # its look has this much black around the picture: fa
 MIN_VISIBLE = 0.5  # a face with less of its box inside the picture cannot be read
 MIN_FACE_SIDE = 24  # smaller faces (in the picture's pixels) are not reported
 LOCAL_MIN_SCORE = 0.25  # a look near where a face was a frame ago
+LOCAL_MAX_RESIZE = 1.25  # a face a few frames later is at most this much larger or smaller
 QUARTER_TURNS = (1, 2, 3)
 
 
@@ -60,9 +61,9 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=MIN_FACE_SIDE, max_s
     None: full size. min_score: the detector's own threshold (blazeface, mtcnn), with no second
     opinion. trusted: boxes known to be faces (a video's faces of the last frame): a
     borderline box on one of them needs no second opinion. whole_view_only: blazeface looks at
-    the picture as one view, no tiles (a region that fits one face). thorough: also the
-    full-range look and, when nothing is found upright or turned, MTCNN's own search, upright
-    (photos; a video finds a face it misses in the next frame). turned (photos;
+    the picture as one view, no tiles (a region that fits one face). thorough: when nothing is
+    found upright or turned, also MTCNN's own search, upright (photos; a video finds a face it
+    misses in the next frame). turned (photos;
     off for video frames): when nothing is found upright, search the picture turned by each
     quarter turn and keep the turn whose face is surest (a phone picture stored sideways
     without EXIF orientation), and a face BlazeFace is not sure of is asked which way up it is
@@ -125,7 +126,7 @@ def _asks_mtcnn(detector, min_score):
 def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
             quick=False, min_side=12, asks=True):
     if asks:
-        return _blazeface_search(image, trusted, thorough and not whole_view_only, turned, quick)
+        return _blazeface_search(image, trusted, not whole_view_only, turned, quick)
     if detector == "blazeface" and min_score is None:
         return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
     if detector == "blazeface":
@@ -135,15 +136,17 @@ def _search(image, detector, min_score, trusted, whole_view_only, thorough, turn
     return haar_faces(image, min_side)
 
 
-def _blazeface_search(image, trusted, thorough, turned, quick=False):
+def _blazeface_search(image, trusted, full_range, turned, quick=False):
     """The default search, surest first, each box skipped when it is a face already kept: sure
     boxes, fairly sure ones ONet agrees with, less sure ones ONet is sure of or MTCNN confirms
-    (`_is_face`); then the full-range look, its new boxes confirmed likewise. turned: each face
+    (`_is_face`); then (full_range) the full-range look, its new boxes confirmed likewise (a
+    video frame's search too: a dark, grainy face that the short-range model scores under 0.3
+    in a compressed frame, the full-range model sees at 0.4 and ONet is sure of). turned: each face
     BlazeFace is not sure of, or whose eyes lie on their side, is also asked which way up it is
     (BlazeFace and MTCNN both half-see a face upside down or on its side as upright). quick:
     from BLAZEFACE_MIN_SCORE, ONet's word only (a turned view of a picture with no face
     upright: a phone picture stored sideways shows its face clearly, and a face-free picture
-    should not pay three full searches)."""
+    should not pay three full searches), without the full-range look."""
     faces = []
     lowest = BLAZEFACE_MIN_SCORE if quick else BLAZEFACE_CANDIDATE_SCORE
     for box in load_blazeface()(image, lowest):  # surest first
@@ -151,7 +154,7 @@ def _blazeface_search(image, trusted, thorough, turned, quick=False):
             continue
         if _is_face(image, box, trusted, quick):
             faces.append(box)
-    if thorough:
+    if full_range and not quick:
         for box in load_blazeface(BlazeFaceFullRange)(image, FULL_RANGE_CANDIDATE_SCORE,
                                                       margin=FULL_RANGE_MARGIN):
             if not is_duplicate(box, faces) and _confirmed(image, box):
@@ -167,13 +170,22 @@ def _is_face(image, box, trusted, quick):
     ONet agrees (ONet's word is final there); less sure and ONet is sure; else (not `quick`)
     MTCNN confirms it (`_confirmed`)."""
     if box.score >= BLAZEFACE_SURE_SCORE or (
-            box.score >= LOCAL_MIN_SCORE and any(iou(box, known) > 0.3 for known in trusted)):
+            box.score >= LOCAL_MIN_SCORE and any(same_place(box, known) for known in trusted)):
         return True
     if box.score >= BLAZEFACE_MIN_SCORE:
         return onet_score(image, box) >= ONET_MIN_SCORE
     if box.score >= BLAZEFACE_ONET_SCORE and onet_score(image, box) >= ONET_SURE_SCORE:
         return True
     return not quick and _confirmed(image, box)
+
+
+def same_place(box, last, side=None, max_resize=LOCAL_MAX_RESIZE):
+    """Whether `box` can be the face that was at `last` a few frames ago: it overlaps it and is
+    within `max_resize` of its side (or of `side`, the face's measured side). A looser box
+    around a face (its hair, its shoulders, a hand) overlaps it too; taken for the face, the
+    next look is centred on it and the box swells from frame to frame, off the face."""
+    ratio = box.side / (side or last.side)
+    return iou(box, last) > 0.3 and 1 / max_resize <= ratio <= max_resize
 
 
 def _confirmed(image, box):

@@ -24,14 +24,17 @@ DESKTOP_ONLY = [
              "that network vetoes them"},
     {"step": "full-range look",
      "what": "MediaPipe's full-range BlazeFace over the whole picture on a black margin, its "
-             "new boxes kept when MTCNN confirms them (faces cut by the edge, hands on mouths)"},
+             "new boxes kept when MTCNN confirms them (faces cut by the edge, hands on mouths; "
+             "in video frames too)"},
     {"step": "MTCNN fallback",
      "what": "a photo where nothing is found upright or turned is searched by MTCNN itself"},
     {"step": "which way up",
      "what": "a face BlazeFace is not sure of is shown to it turned by each quarter turn"},
     {"step": "video local looks",
      "what": "between whole-frame searches, each face is looked for near its last place at a "
-             "lower threshold; the on-device video path searches every frame instead"},
+             "lower threshold, the closest view last, a box only within 1.25x of the face's "
+             "size; a cut to a new shot forgets every face; the on-device video path searches "
+             "every frame instead"},
 ]
 
 

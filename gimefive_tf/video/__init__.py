@@ -23,7 +23,7 @@ from gimefive_tf.data.frames import iter_frames
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import finish_figure
 from gimefive_tf.faces import FaceTracker, is_duplicate
-from gimefive_tf.faces.tracking import SMOOTH_FRAMES
+from gimefive_tf.faces.tracking import SMOOTH_FRAMES, is_cut, thumbnail
 from gimefive_tf.labels import EMOTIONS
 
 CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "tracked", "emotion") + EMOTIONS
@@ -40,6 +40,9 @@ class VideoAnalyzer:
     (at the scale the detector likes, with a lower threshold), which carries it on or finds it
     gone. Faces keep stable ids; each face's scores are averaged over its last `smooth` frames.
     A face followed by looks near its last place keeps about the size the last search measured.
+    At a cut to a new shot every face is forgotten: the faces after it are searched for afresh,
+    get new ids and start their smoothing anew (a face in the last shot's place is not it, and
+    a borderline box there is not a face on its word).
     """
 
     def __init__(self, pipeline, smooth=SMOOTH_FRAMES, search_every=5):
@@ -47,10 +50,16 @@ class VideoAnalyzer:
         self.tracker = FaceTracker()
         self.history = collections.defaultdict(lambda: collections.deque(maxlen=max(1, smooth)))
         self.measured = {}  # face id -> its side as the last search that found it measured it
-        self.analysed = 0
+        self.analysed, self.last_thumbnail = 0, None
 
     def __call__(self, rgb):
         """[(face_id, box, smoothed probabilities, heatmap or None, crop corners, tracked)]."""
+        frame_thumbnail = thumbnail(rgb)
+        if is_cut(self.last_thumbnail, frame_thumbnail):
+            self.tracker.forget()
+            self.history.clear()
+            self.measured.clear()
+        self.last_thumbnail = frame_thumbnail
         known = self.tracker.current()
         search = not known or self.analysed % self.search_every == 0
         self.analysed += 1
