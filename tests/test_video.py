@@ -12,7 +12,7 @@ import pytest
 from gimefive_tf.cli import run_cli
 from gimefive_tf.video import CSV_HEADER
 from gimefive_tf.video.__main__ import main as video_main
-from test_frames import detectable_faces, write_video
+from test_frames import detectable_faces, on_background, write_video
 
 
 
@@ -77,6 +77,25 @@ def test_a_cut_to_a_new_shot_starts_every_face_afresh(datasets_dir, model_path):
     [(_, _, alone, *_)] = VideoAnalyzer(pipeline)(next_shot)
     assert face_id == 2 and np.allclose(probabilities, alone)
     assert [face_id for face_id, *_ in analyzer(next_shot)] == [2]  # the same shot goes on
+
+
+@pytest.mark.data
+def test_a_face_only_mtcnn_sees_is_found_while_no_face_is_followed(datasets_dir, model_path):
+    """A frame searched while no face is followed gets MTCNN's own search when BlazeFace finds
+    nothing (once every `search_every` frames, as a photo gets it once): a face BlazeFace
+    misses, short-range and full-range alike, is found."""
+    from gimefive_tf.analyze import FacePipeline
+    from gimefive_tf.faces import Box, detect_faces, iou
+    from gimefive_tf.video import VideoAnalyzer
+
+    path = datasets_dir / "RAF-DB" / "train" / "train_00043_aligned_surprise.jpg"
+    if not path.exists():
+        pytest.skip("the RAF-DB face this test reads is not there")
+    frame = on_background(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB))
+    assert detect_faces(frame, thorough=False, turned=False) == []  # BlazeFace's search
+    analyzer = VideoAnalyzer(FacePipeline(model_path, explain=None, batch_size=4, mirror=False))
+    [(face_id, box, *_)] = analyzer(frame)
+    assert face_id == 1 and iou(box, Box(80, 40, 160, 160)) > 0.5
 
 
 def collections_count(values):

@@ -27,7 +27,8 @@ DESKTOP_ONLY = [
              "new boxes kept when MTCNN confirms them (faces cut by the edge, hands on mouths; "
              "in video frames too)"},
     {"step": "MTCNN fallback",
-     "what": "a photo where nothing is found upright or turned is searched by MTCNN itself"},
+     "what": "a photo where nothing is found upright or turned is searched by MTCNN itself "
+             "(a video frame while no face is followed, every fifth)"},
     {"step": "which way up",
      "what": "a face BlazeFace is not sure of is shown to it turned by each quarter turn"},
     {"step": "video local looks",

@@ -38,11 +38,14 @@ class VideoAnalyzer:
     `search_every` analysed frames (and whenever no face is tracked); in between, and whenever
     the search misses a face it had a frame ago, each face is looked for near its last place
     (at the scale the detector likes, with a lower threshold), which carries it on or finds it
-    gone. Faces keep stable ids; each face's scores are averaged over its last `smooth` frames.
-    A face followed by looks near its last place keeps about the size the last search measured.
-    At a cut to a new shot every face is forgotten: the faces after it are searched for afresh,
-    get new ids and start their smoothing anew (a face in the last shot's place is not it, and
-    a borderline box there is not a face on its word).
+    gone. While no face is followed, every `search_every`-th frame is searched as a photo is
+    (upright): where BlazeFace finds nothing, MTCNN searches too (a dark or grotesque face that
+    BlazeFace does not see at all, MTCNN may). Faces keep stable ids; each face's scores are
+    averaged over its last `smooth` frames. A face followed by looks near its last place keeps
+    about the size the last search measured. At a cut to a new shot every face is forgotten:
+    the faces after it are searched for afresh, get new ids and start their smoothing anew (a
+    face in the last shot's place is not it, and a borderline box there is not a face on its
+    word).
     """
 
     def __init__(self, pipeline, smooth=SMOOTH_FRAMES, search_every=5):
@@ -61,9 +64,10 @@ class VideoAnalyzer:
             self.measured.clear()
         self.last_thumbnail = frame_thumbnail
         known = self.tracker.current()
-        search = not known or self.analysed % self.search_every == 0
+        due = self.analysed % self.search_every == 0
         self.analysed += 1
-        found = self.pipeline.faces(rgb, trusted=known, thorough=False) if search else []
+        found = self.pipeline.faces(rgb, trusted=known, thorough=due and not known, turned=False) \
+            if due or not known else []
         boxes = [box for box, _, _ in found]
         followed = []
         for face_id, last in self.tracker.lost(boxes):
