@@ -150,7 +150,8 @@ class FacePipeline:
 
     def faces(self, image, trusted=(), thorough=True, turned=True):
         """[(Box or None, crop, its corners in the picture)] for one RGB picture; `trusted`:
-        faces known from the last video frame; thorough=False: the video's quicker search;
+        faces known from the last video frame; thorough=False: the video's quicker search (no
+        MTCNN search of its own when nothing is found);
         turned=False: a video frame, searched only as it is."""
         from gimefive_tf.data.pipeline import resize_pixels
 

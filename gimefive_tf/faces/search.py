@@ -62,8 +62,8 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=MIN_FACE_SIDE, max_s
     opinion. trusted: boxes known to be faces (a video's faces of the last frame): a
     borderline box on one of them needs no second opinion. whole_view_only: blazeface looks at
     the picture as one view, no tiles (a region that fits one face). thorough: when nothing is
-    found upright or turned, also MTCNN's own search, upright (photos; a video finds a face it
-    misses in the next frame). turned (photos;
+    found upright or turned, also MTCNN's own search, upright (photos; a video frame only now
+    and then, while no face is followed). turned (photos;
     off for video frames): when nothing is found upright, search the picture turned by each
     quarter turn and keep the turn whose face is surest (a phone picture stored sideways
     without EXIF orientation), and a face BlazeFace is not sure of is asked which way up it is
