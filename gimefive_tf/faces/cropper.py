@@ -63,19 +63,15 @@ class FaceCropper:
         within `max_resize` of that size is the face (`same_place`)."""
         image = np.asarray(image)
         cx, cy = last.center
-
-        def is_the_face(box):
-            return same_place(box, last, measured, max_resize)
-
         candidates = []
         for grow in views:
-            if any(is_the_face(box) for box in candidates):
+            if candidates:
                 break  # found in the closer view
             side = grow * last.side
             region = crop_square(image, (cx - side / 2, cy - side / 2, side),
                                  LOCAL_VIEW_SIDE, border="black")
-            candidates += [moved(box, side / LOCAL_VIEW_SIDE, cx - side / 2, cy - side / 2)
-                           for box in detect_faces(region, self.detector, min_score=min_score,
-                                                   whole_view_only=True, turned=False)]
-        candidates = [box for box in candidates if is_the_face(box)]
+            found = [moved(box, side / LOCAL_VIEW_SIDE, cx - side / 2, cy - side / 2)
+                     for box in detect_faces(region, self.detector, min_score=min_score,
+                                             whole_view_only=True, turned=False)]
+            candidates += [box for box in found if same_place(box, last, measured, max_resize)]
         return max(candidates, key=lambda box: (box.score, iou(box, last))) if candidates else None

@@ -30,7 +30,7 @@ class FaceTracker:
 
     def __init__(self, min_iou=0.3, max_missing=10):
         self.min_iou, self.max_missing = min_iou, max_missing
-        self.tracks = {}  # id -> (box, frames since seen)
+        self.tracks = {}  # id -> (box, frames since seen, side a whole-frame search measured)
         self.next_id = 1
 
     def forget(self):
@@ -39,17 +39,26 @@ class FaceTracker:
 
     def current(self):
         """The boxes of the faces seen in the previous frame."""
-        return [box for box, missing in self.tracks.values() if missing == 0]
+        return [box for box, missing, _ in self.tracks.values() if missing == 0]
 
     def lost(self, boxes, within=3):
         """[(id, last box)] of the faces seen in one of the last `within` frames that no box
         overlaps now: where a local second look may find what the detector missed (a face the
         look misses once, in a compressed frame, is looked for again in the next)."""
-        return [(track_id, box) for track_id, (box, missing) in self.tracks.items()
+        return [(track_id, box) for track_id, (box, missing, _) in self.tracks.items()
                 if missing < within and all(iou(box, other) < self.min_iou for other in boxes)]
 
-    def update(self, boxes):
-        """Ids for `boxes`, in the same order."""
+    def measured_side(self, track_id):
+        """The face's side as the last search of the whole frame that found it measured it
+        (None: never measured so)."""
+        return self.tracks[track_id][2] if track_id in self.tracks else None
+
+    def update(self, boxes, searched=None):
+        """Ids for `boxes`, in the same order. searched: how many of them, from the first, a
+        search of the whole frame found (default: all); their sides become their faces' measured
+        sides, and the others (found by a look near a face's last place) keep the side measured
+        before."""
+        searched = len(boxes) if searched is None else searched
         pairs = sorted(((iou(box, track[0]), i, track_id)
                         for i, box in enumerate(boxes)
                         for track_id, track in self.tracks.items()), reverse=True)
@@ -65,11 +74,12 @@ class FaceTracker:
                 self.next_id += 1
         for track_id in list(self.tracks):
             if track_id not in ids:
-                box, missing = self.tracks[track_id]
+                box, missing, side = self.tracks[track_id]
                 if missing + 1 > self.max_missing:
                     del self.tracks[track_id]
                 else:
-                    self.tracks[track_id] = (box, missing + 1)
+                    self.tracks[track_id] = (box, missing + 1, side)
         for i, box in enumerate(boxes):
-            self.tracks[ids[i]] = (box, 0)
+            side = box.side if i < searched else self.measured_side(ids[i])
+            self.tracks[ids[i]] = (box, 0, side)
         return ids

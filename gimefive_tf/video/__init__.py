@@ -52,16 +52,13 @@ class VideoAnalyzer:
         self.pipeline, self.search_every = pipeline, max(1, int(search_every))
         self.tracker = FaceTracker()
         self.history = collections.defaultdict(lambda: collections.deque(maxlen=max(1, smooth)))
-        self.measured = {}  # face id -> its side as the last search that found it measured it
         self.analysed, self.last_thumbnail = 0, None
 
     def __call__(self, rgb):
         """[(face_id, box, smoothed probabilities, heatmap or None, crop corners, tracked)]."""
         frame_thumbnail = thumbnail(rgb)
         if is_cut(self.last_thumbnail, frame_thumbnail):
-            self.tracker.forget()
-            self.history.clear()
-            self.measured.clear()
+            self.tracker.forget()  # new ids: nothing of the last shot's faces is used again
         self.last_thumbnail = frame_thumbnail
         known = self.tracker.current()
         due = self.analysed % self.search_every == 0
@@ -71,17 +68,16 @@ class VideoAnalyzer:
         boxes = [box for box, _, _ in found]
         followed = []
         for face_id, last in self.tracker.lost(boxes):
-            box = self.pipeline.cropper.search_near(rgb, last, self.measured.get(face_id))
+            box = self.pipeline.cropper.search_near(rgb, last, self.tracker.measured_side(face_id))
             if box is not None and not is_duplicate(box, boxes + followed):
                 followed.append(box)  # one face, one record: not a face found already
         found += [(box, *self.pipeline.frame(rgb, box)) for box in followed]
         if not found:
             self.tracker.update([])
             return []
-        ids = self.tracker.update([box for box, _, _ in found])
-        self.measured = {face_id: self.measured[face_id] for face_id in self.tracker.tracks
-                         if face_id in self.measured}  # faces gone are forgotten
-        self.measured.update((face_id, box.side) for face_id, box in zip(ids, boxes))
+        ids = self.tracker.update([box for box, _, _ in found], searched=len(boxes))
+        for face_id in set(self.history) - set(self.tracker.tracks):
+            del self.history[face_id]  # a face gone for good: its scores are not needed again
         probabilities, heatmaps, _ = self.pipeline.classify(np.stack([c for _, c, _ in found]))
         results = []
         for index, (face_id, (box, _, corners)) in enumerate(zip(ids, found)):
