@@ -63,6 +63,8 @@ def photo_figures(pipeline, faces, labels, scenes, empty, framings):
     boxes = [detect_faces(scene.picture, detector) for scene in scenes]
     detect_s = (time.perf_counter() - started) / len(scenes)
     found = [matching_face(b, scene) for b, scene in zip(boxes, scenes)]
+    found = [box and pipeline.cropper.refined(scene.picture, box)  # its eyes, as the pipeline's
+             for box, scene in zip(found, scenes)]
     kept = np.array([i for i, box in enumerate(found) if box is not None], int)
     extra = sum(len(b) - (box is not None) for b, box in zip(boxes, found))
     false_pictures = sum(bool(detect_faces(picture, detector)) for picture in empty)

@@ -1,5 +1,6 @@
 """The face pipeline: detection, calibrated framing, alignment, one forward pass, every face."""
 
+import dataclasses
 import json
 
 import cv2
@@ -11,9 +12,12 @@ from gimefive_tf import scenes
 from gimefive_tf.analyze import NO_FACE, FacePipeline, analyze, to_frame
 from gimefive_tf.calibrate import fit_framing
 from gimefive_tf.faces import (Box, FaceCropper, FaceTracker, Framing, align_face, align_matrix,
-                               crop_square, detect_faces, frame_face, framing_path,
+                               crop_square, detect_faces, frame_face, frame_matrix,
+                               framing_path,
                                read_calibration, write_calibration)
+from gimefive_tf.faces.framing import crop_corners
 from gimefive_tf.faces.search import same_place
+from gimefive_tf.faces.tracking import carry_eyes
 
 TEMPLATE = ((0.3, 0.35), (0.7, 0.35), (0.5, 0.55), (0.5, 0.75))
 
@@ -99,6 +103,17 @@ def test_alignment_maps_the_template_onto_itself():
     np.testing.assert_allclose(cv2.transform(moved[None], matrix)[0], points, atol=1e-3)
 
 
+def test_landmark_framing_aligns_a_box_with_another_detectors_landmarks_by_its_eyes():
+    framing = Framing(template=TEMPLATE)
+    eyes = ((75.0, 85.0), (125.0, 85.0))
+    mtcnn_like = Box(50, 50, 100, 100, 0.99, eyes + ((100, 110), (80, 130), (120, 130)))
+    np.testing.assert_allclose(frame_matrix(mtcnn_like, framing, "landmarks"),
+                               align_matrix(eyes, TEMPLATE[:2], 64), atol=1e-6)
+    own = Box(50, 50, 100, 100, 0.99, eyes + ((100, 110), (100, 135)))
+    np.testing.assert_allclose(frame_matrix(own, framing, "landmarks"),
+                               align_matrix(own.landmarks, TEMPLATE, 64), atol=1e-6)
+
+
 def test_crops_replicate_the_border_and_average_large_faces():
     image = np.arange(100 * 120 * 3, dtype=np.uint8).reshape(100, 120, 3)
     np.testing.assert_array_equal(crop_square(image, (10, 20, 64), 64), image[20:84, 10:74])
@@ -108,6 +123,25 @@ def test_crops_replicate_the_border_and_average_large_faces():
     big[:, 1500:] = 255
     crop = crop_square(big, (1000, 1000, 1000), 64)
     assert crop[:, :31].max() == 0 and crop[:, 33:].min() == 255
+
+
+def test_eyes_placed_by_a_closer_look_move_with_the_face_it_follows():
+    last = Box(0, 0, 20, 20, landmarks=((0, 0), (10, 0)), eyes=((1, 1), (11, 1)))
+    moved_and_grown = Box(5, 5, 40, 40, landmarks=((5, 5), (25, 5)))
+    assert carry_eyes(moved_and_grown, last).eyes == ((7, 7), (27, 7))
+    turned = Box(5, 5, 40, 40, landmarks=((5, 5), (5, 15)))  # turned by 90 degrees
+    assert carry_eyes(turned, last).eyes == ((4, 6), (4, 16))
+    plain = Box(0, 0, 20, 20, landmarks=((0, 0), (10, 0)))
+    assert carry_eyes(moved_and_grown, plain) == moved_and_grown
+
+
+def test_a_followed_face_keeps_its_eyes_and_only_a_new_one_is_looked_at_closely():
+    cropper, blank = FaceCropper(), np.zeros((200, 200, 3), np.uint8)
+    marks = ((80, 90), (120, 90), (100, 110), (100, 130))
+    known = Box(50, 50, 100, 100, landmarks=marks, eyes=((82, 92), (122, 92)))
+    box = Box(54, 50, 100, 100, landmarks=tuple((x + 4, y) for x, y in marks))
+    assert cropper._with_eyes(blank, box, [known]).eyes == ((86, 92), (126, 92))
+    assert cropper._with_eyes(blank, box, []).eyes is None  # ONet sees no face on black
 
 
 def test_tracker_keeps_ids_and_names_the_faces_it_lost():
@@ -121,6 +155,20 @@ def test_tracker_keeps_ids_and_names_the_faces_it_lost():
     tracker.update([])
     tracker.update([])
     assert tracker.update([Box(205, 12, 50, 50)]) == [3]   # gone too long: a new face
+
+
+def test_a_faces_measured_side_is_the_median_of_its_last_searches():
+    tracker = FaceTracker()
+    assert tracker.update([Box(100, 100, 130, 130)]) == [1]
+    tracker.update([Box(102, 100, 140, 140)])
+    tracker.update([Box(110, 110, 87, 87)])  # one search's box: half the face
+    assert tracker.measured_side(1) == 130  # the face's looks still accept its own size
+    tracker.update([Box(100, 100, 120, 120)], searched=0)  # a look near it: not a measure
+    assert tracker.measured_side(1) == 130
+    tracker.update([Box(100, 100, 90, 90)])
+    tracker.update([Box(100, 100, 90, 90)])
+    assert tracker.measured_side(1) == 90  # a face that shrank for good: its new size
+    assert tracker.measured_side(2) is None
 
 
 def test_a_face_the_full_search_misses_is_found_by_a_second_look_near_its_last_place():
@@ -208,6 +256,30 @@ def test_astronaut_at_every_size_is_one_happy_face():
         assert [r.emotion for r in results] == ["happiness"], side
         x, y, w, h = np.array(results[0].box) * 512 / side
         assert 150 < x + w / 2 < 260 and 60 < y + h / 2 < 180   # her face, not the suit
+
+
+@pytest.mark.data
+def test_a_closer_look_puts_the_eyes_nearer_the_training_faces_frame(datasets_dir):
+    faces, _ = validation_faces(datasets_dir, 40)
+    cropper, phone = FaceCropper(), FaceCropper(second_opinions=False)
+    rng = np.random.default_rng(5)
+    errors = {"detector": [], "closer look": []}
+    for face in faces:
+        scene = scenes.random_scene(face, rng)
+        box = scenes.matching_face([box for box, _, _ in cropper(scene.picture)], scene)
+        assert all(found.eyes is None for found, _, _ in phone(scene.picture))  # no MTCNN
+        if box is None:
+            continue
+        assert box.eyes is not None
+        for name, eyes in (("detector", None), ("closer look", box.eyes)):
+            corners = crop_corners(frame_matrix(dataclasses.replace(box, eyes=eyes),
+                                                cropper.framing, "eyes"))
+            side = np.linalg.norm(corners[1] - corners[0])
+            errors[name].append((abs(np.log(side / scene.side)),
+                                 np.hypot(*(corners.mean(0) - (scene.cx, scene.cy))) / scene.side))
+    assert len(errors["detector"]) >= 36
+    detector, closer = (np.mean(errors[name], axis=0) for name in errors)
+    assert closer[1] < 0.8 * detector[1] and closer[0] <= detector[0]  # centre; size no worse
 
 
 @pytest.mark.data

@@ -11,7 +11,8 @@ class Box:
     ((x, y) pairs in the detector's fixed order: the two eyes first, the left one as the face
     is seen upright first) where the detector gives them. A face found in a turned view of the
     picture has its box in the picture's own pixels and the turn in `angle`; the crop turns it
-    back upright."""
+    back upright. `eyes`: the two eyes as a closer look placed them (`FaceCropper.refined`),
+    which the crop is aligned by instead of the detector's."""
 
     x: int
     y: int
@@ -20,6 +21,7 @@ class Box:
     score: float = 1.0
     landmarks: tuple = None
     angle: float = 0.0  # degrees the face is turned counter-clockwise (found in a turned view)
+    eyes: tuple = None  # where a second look put the two eyes (the eye framing's, when set)
 
     @property
     def area(self):

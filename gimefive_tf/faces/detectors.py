@@ -12,7 +12,7 @@ import numpy as np
 from gimefive_tf.choices import check_choice
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.faces.boxes import Box, iou, moved
-from gimefive_tf.faces.framing import crop_square
+from gimefive_tf.faces.framing import crop_square, inverse_matrix, warp_face
 from gimefive_tf.faces.suppression import blend
 
 DETECTORS = ("blazeface", "mtcnn", "haar")
@@ -290,6 +290,18 @@ def onet_score(image, box):
     patches = tf.image.crop_and_resize(pixels, corners, [0, 0], (48, 48))
     _, _, scores = _mtcnn().stages[2]._model(patches)
     return float(np.asarray(scores)[:, 1].max())
+
+
+def onet_landmarks(image, matrix):
+    """(MTCNN's five landmarks (eyes, nose, mouth corners) in the picture's pixels, its face
+    score): MTCNN's last network shown the 48x48 patch that the 2x3 `matrix` cuts from the
+    picture (black beyond its edge), as it is shown its own proposals."""
+    patch = warp_face(image, matrix, 48, border="black").astype(np.float32)
+    _, marks, scores = _mtcnn().stages[2]._model((patch[None] - 127.5) / 128)
+    marks = np.asarray(marks)[0] * 48  # x0..x4, y0..y4 in the patch, as fractions of its side
+    back = inverse_matrix(matrix)
+    points = np.stack([marks[:5], marks[5:]], -1) @ back[:, :2].T + back[:, 2]
+    return points, float(np.asarray(scores)[0, 1])
 
 
 def second_opinion(image, box, grow=2.0, face_side=72):

@@ -153,13 +153,18 @@ def frame_matrix(box, framing, how="box", size=64):
 
     how: "box", the detector's box mapped by the calibrated framing; "eyes", the similarity
     that puts the two eyes (the first two landmarks) on the template's (rotation, scale and
-    place from the one distance a smile or an open mouth does not change); "landmarks", the
-    least-squares similarity over every landmark. Without landmarks, "box" is used, turned
-    upright by the box's angle.
+    place from the one distance a smile or an open mouth does not change; the box's `eyes`
+    where a closer look placed them); "landmarks", the least-squares similarity over every
+    landmark. Without landmarks, "box" is used, turned upright by the box's angle; a box with
+    another detector's landmarks than the template's (an MTCNN face in the default search:
+    five points against BlazeFace's four) is aligned by the eyes, which every detector gives
+    first.
     """
     if how != "box" and box.landmarks is not None and framing.template is not None:
-        points = 2 if how == "eyes" else len(box.landmarks)
-        return align_matrix(box.landmarks[:points], framing.template[:points], size)
+        if how == "landmarks" and len(box.landmarks) == len(framing.template):
+            return align_matrix(box.landmarks, framing.template, size)
+        eyes = box.landmarks[:2] if box.eyes is None else box.eyes
+        return align_matrix(eyes, framing.template[:2], size)
     matrix = square_matrix(framing.square(box), size)
     if box.angle:  # a face found turned: the square lies upright about the box's centre
         (cx, cy), angle = box.center, np.radians(-box.angle)

@@ -125,8 +125,8 @@ def _asks_mtcnn(detector, min_score):
 
 def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
             quick=False, min_side=12, asks=True):
-    if asks:
-        return _blazeface_search(image, trusted, not whole_view_only, turned, quick)
+    if asks:  # the full-range look: photos, and video frames while no face is followed
+        return _blazeface_search(image, trusted, not (whole_view_only or trusted), turned, quick)
     if detector == "blazeface" and min_score is None:
         return load_blazeface()(image, BLAZEFACE_MIN_SCORE)  # no second opinion off TensorFlow
     if detector == "blazeface":
@@ -140,8 +140,9 @@ def _blazeface_search(image, trusted, full_range, turned, quick=False):
     """The default search, surest first, each box skipped when it is a face already kept: sure
     boxes, fairly sure ones ONet agrees with, less sure ones ONet is sure of or MTCNN confirms
     (`_is_face`); then (full_range) the full-range look, its new boxes confirmed likewise (a
-    video frame's search too: a dark, grainy face that the short-range model scores under 0.3
-    in a compressed frame, the full-range model sees at 0.4 and ONet is sure of). turned: each face
+    video frame's search too while no face is followed: a dark, grainy face that the
+    short-range model scores under 0.3 in a compressed frame, the full-range model sees at 0.4
+    and ONet is sure of; a followed face is kept by the looks near it). turned: each face
     BlazeFace is not sure of, or whose eyes lie on their side, is also asked which way up it is
     (BlazeFace and MTCNN both half-see a face upside down or on its side as upright). quick:
     from BLAZEFACE_MIN_SCORE, ONet's word only (a turned view of a picture with no face

@@ -25,10 +25,14 @@ DESKTOP_ONLY = [
     {"step": "full-range look",
      "what": "MediaPipe's full-range BlazeFace over the whole picture on a black margin, its "
              "new boxes kept when MTCNN confirms them (faces cut by the edge, hands on mouths; "
-             "in video frames too)"},
+             "in video frames while no face is followed)"},
     {"step": "MTCNN fallback",
      "what": "a photo where nothing is found upright or turned is searched by MTCNN itself "
              "(a video frame while no face is followed, every fifth)"},
+    {"step": "eyes by MTCNN",
+     "what": "each face's crop is aligned by the eyes MTCNN's last network places, shown the "
+             "face upright (video: on whole-frame searches, carried while the face is followed); "
+             "the phone aligns by BlazeFace's eyes"},
     {"step": "which way up",
      "what": "a face BlazeFace is not sure of is shown to it turned by each quarter turn"},
     {"step": "video local looks",

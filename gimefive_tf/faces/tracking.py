@@ -1,12 +1,15 @@
 """Faces across video frames: stable ids, which faces the last frame had that this one lost,
 and the cuts between shots, where every face is new."""
 
+import dataclasses
+
 import numpy as np
 
 from gimefive_tf.faces.boxes import iou
 
 SMOOTH_FRAMES = 5  # a video face's scores are the mean of its last this many frames'
 CUT_DIFFERENCE = 15.0  # a frame whose thumbnail differs by this many levels on average: a cut
+MEASURED_SEARCHES = 3  # a face's measured side: the median of its last this many searches'
 
 
 def thumbnail(rgb):
@@ -24,13 +27,29 @@ def is_cut(before, after, threshold=CUT_DIFFERENCE):
     return before is not None and float(np.abs(after - before).mean()) > threshold
 
 
+def carry_eyes(box, last):
+    """`box` with the eyes a closer look placed on `last` (the same face a frame or so ago),
+    carried where they lay against the detector's two eyes (in units of the vector between
+    them), so that a face followed between whole-frame searches keeps its framing without the
+    closer look in every frame. Unchanged when `last` has no such eyes."""
+    if last.eyes is None or last.landmarks is None or box.landmarks is None:
+        return box
+    (left, right), (new_left, new_right) = (
+        [complex(*point) for point in marks[:2]] for marks in (last.landmarks, box.landmarks))
+    eyes = [new_left + (complex(*eye) - left) / (right - left) * (new_right - new_left)
+            for eye in last.eyes] if right != left else None
+    return box if eyes is None else dataclasses.replace(
+        box, eyes=tuple((round(eye.real, 1), round(eye.imag, 1)) for eye in eyes))
+
+
 class FaceTracker:
     """Stable ids across frames: boxes are matched greedily on overlap with the tracks, and a
     track survives `max_missing` frames without a box (so a face that returns keeps its id)."""
 
-    def __init__(self, min_iou=0.3, max_missing=10):
+    def __init__(self, min_iou=0.3, max_missing=10, measured_searches=MEASURED_SEARCHES):
         self.min_iou, self.max_missing = min_iou, max_missing
-        self.tracks = {}  # id -> (box, frames since seen, side a whole-frame search measured)
+        self.measured_searches = max(1, int(measured_searches))
+        self.tracks = {}  # id -> (box, frames since seen, sides whole-frame searches measured)
         self.next_id = 1
 
     def forget(self):
@@ -49,9 +68,12 @@ class FaceTracker:
                 if missing < within and all(iou(box, other) < self.min_iou for other in boxes)]
 
     def measured_side(self, track_id):
-        """The face's side as the last search of the whole frame that found it measured it
-        (None: never measured so)."""
-        return self.tracks[track_id][2] if track_id in self.tracks else None
+        """The face's side as the last searches of the whole frame that found it measured it:
+        the median of the last `measured_searches` (None: never measured so). One search's box
+        can be half the face (a compressed frame, a beard): taken alone, the face's true box
+        would then be too large to be it in every look until the next search."""
+        sides = self.tracks[track_id][2] if track_id in self.tracks else ()
+        return float(np.median(sides)) if sides else None
 
     def update(self, boxes, searched=None):
         """Ids for `boxes`, in the same order. searched: how many of them, from the first, a
@@ -74,12 +96,14 @@ class FaceTracker:
                 self.next_id += 1
         for track_id in list(self.tracks):
             if track_id not in ids:
-                box, missing, side = self.tracks[track_id]
+                box, missing, sides = self.tracks[track_id]
                 if missing + 1 > self.max_missing:
                     del self.tracks[track_id]
                 else:
-                    self.tracks[track_id] = (box, missing + 1, side)
+                    self.tracks[track_id] = (box, missing + 1, sides)
         for i, box in enumerate(boxes):
-            side = box.side if i < searched else self.measured_side(ids[i])
-            self.tracks[ids[i]] = (box, 0, side)
+            sides = self.tracks[ids[i]][2] if ids[i] in self.tracks else ()
+            if i < searched:
+                sides = (sides + (box.side,))[-self.measured_searches:]
+            self.tracks[ids[i]] = (box, 0, sides)
         return ids
