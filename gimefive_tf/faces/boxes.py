@@ -40,13 +40,15 @@ class Box:
 
 
 def moved(box, factor=1.0, dx=0.0, dy=0.0):
-    """`box` (and its landmarks) from a scaled or cut-out view back into the picture:
+    """`box` (and its landmarks and eyes) from a scaled or cut-out view back into the picture:
     every coordinate times `factor`, then shifted by (dx, dy)."""
-    points = None if box.landmarks is None else tuple(
-        (x * factor + dx, y * factor + dy) for x, y in box.landmarks)
+    def points(marks):
+        return None if marks is None else tuple((x * factor + dx, y * factor + dy)
+                                                for x, y in marks)
+
     return Box(int(round(box.x * factor + dx)), int(round(box.y * factor + dy)),
-               int(round(box.w * factor)), int(round(box.h * factor)), box.score, points,
-               box.angle)
+               int(round(box.w * factor)), int(round(box.h * factor)), box.score,
+               points(box.landmarks), box.angle, points(box.eyes))
 
 
 def intersection(a, b):

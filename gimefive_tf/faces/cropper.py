@@ -43,8 +43,10 @@ class FaceCropper:
         entry = calibration.get(detector, {})
         self.framing = entry.get("framing", Framing())
         self.how = framing or entry.get("default", "box")
-        self.mtcnn_framing = calibration.get("mtcnn", {}).get("framing") \
-            if detector == "blazeface" and self.second_opinions else None
+        onet = calibration.get("mtcnn", {}).get("framing")  # MTCNN's box in the training frame
+        self.onet_patch = _onet_patch(onet) if (
+            onet is not None and detector == "blazeface" and self.second_opinions
+            and self.how == "eyes" and self.framing.template is not None) else None
 
     def __call__(self, image, trusted=(), thorough=True, turned=True):
         """[(Box, crop, crop corners in the picture)] for every face, largest first; `trusted`:
@@ -73,17 +75,11 @@ class FaceCropper:
         0.871 (up to 45 degrees: 0.889 against 0.883). Unchanged where the crop is not cut by
         the eyes, without MTCNN, or where ONet sees no face there or puts the eyes at another
         size or place than BlazeFace (a hand, a profile)."""
-        if (self.how != "eyes" or self.mtcnn_framing is None or box.landmarks is None
-                or self.framing.template is None
+        if (self.onet_patch is None or box.landmarks is None
                 or len(box.landmarks) != len(self.framing.template) or not mtcnn_runs()):
             return box
-        onet = self.mtcnn_framing  # where MTCNN's box lies in the training faces' frame
-        side = 1 / onet.scale
-        x0, y0 = 0.5 - onet.dx * side - side / 2, 0.5 - onet.dy * side - side / 2
-        to_patch = np.array([[48 / side, 0, -48 * x0 / side], [0, 48 / side, -48 * y0 / side],
-                             [0, 0, 1]])
         to_frame = np.vstack([frame_matrix(box, self.framing, "eyes", 1), [0, 0, 1]])
-        points, score = onet_landmarks(image, (to_patch @ to_frame)[:2].astype(np.float32))
+        points, score = onet_landmarks(image, (self.onet_patch @ to_frame)[:2].astype(np.float32))
         eyes, found = points[:2], np.asarray(box.landmarks[:2], np.float64)
         distance = np.linalg.norm(found[1] - found[0])
         resize = np.linalg.norm(eyes[1] - eyes[0]) / max(distance, 1e-6)
@@ -106,7 +102,8 @@ class FaceCropper:
         where the wider ones see only a looser box around the face (its hair, a hand, a dark
         border), the face filling more of the view is found on its own. measured: the face's
         side as a search of the whole frame last measured it (default: last's). Only a box
-        within `max_resize` of that size is the face (`same_place`)."""
+        within `max_resize` of that size is the face (`same_place`); it keeps the eyes a closer
+        look placed on `last` (`carry_eyes`)."""
         image = np.asarray(image)
         cx, cy = last.center
         candidates = []
@@ -120,4 +117,15 @@ class FaceCropper:
                      for box in detect_faces(region, self.detector, min_score=min_score,
                                              whole_view_only=True, turned=False)]
             candidates += [box for box in found if same_place(box, last, measured, max_resize)]
-        return max(candidates, key=lambda box: (box.score, iou(box, last))) if candidates else None
+        if not candidates:
+            return None
+        return carry_eyes(max(candidates, key=lambda box: (box.score, iou(box, last))), last)
+
+
+def _onet_patch(onet):
+    """The 3x3 map from the training faces' frame (a unit square) onto ONet's 48x48 patch of
+    the box MTCNN would give that face (`onet`: MTCNN's calibrated Framing)."""
+    side = 1 / onet.scale
+    x0, y0 = 0.5 - onet.dx * side - side / 2, 0.5 - onet.dy * side - side / 2
+    return np.array([[48 / side, 0, -48 * x0 / side], [0, 48 / side, -48 * y0 / side],
+                     [0, 0, 1]])

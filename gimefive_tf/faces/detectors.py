@@ -265,8 +265,7 @@ def onet_score(image, box):
     """How sure MTCNN's last network (ONet) is that `box` holds a face, shown the box and the
     box grown by 20% at its 48x48 input (cut as MTCNN cuts its own proposals; the surer of the
     two; 0 when the box lies off the picture): a quick veto on a fairly sure BlazeFace box (a
-    logo is no face; 220 of 221 such boxes on pasted faces are). The package runs its stages
-    privately, hence `_model`."""
+    logo is no face; 220 of 221 such boxes on pasted faces are)."""
     import tensorflow as tf
 
     height, width = image.shape[:2]
@@ -286,22 +285,28 @@ def onet_score(image, box):
                          inside(cy + grow * box.side / 2, y0, height, y1 - y0),
                          inside(cx + grow * box.side / 2, x0, width, x1 - x0)]
                         for grow in (1.0, 1.2)], np.float32)
-    pixels = (tf.constant(region[None]) - 127.5) / 128  # MTCNN's normalization
-    patches = tf.image.crop_and_resize(pixels, corners, [0, 0], (48, 48))
-    _, _, scores = _mtcnn().stages[2]._model(patches)
-    return float(np.asarray(scores)[:, 1].max())
+    patches = tf.image.crop_and_resize(region[None], corners, [0, 0], (48, 48))
+    _, scores = _onet(patches)
+    return float(scores.max())
+
+
+def _onet(patches):
+    """(landmarks (N, 10: x0..x4, y0..y4 as fractions of the patch), face scores (N,)) of
+    MTCNN's last network on 48x48 RGB patches (0-255), normalized as MTCNN normalizes them. The
+    package runs its stages privately, hence `_model`."""
+    _, marks, scores = _mtcnn().stages[2]._model((np.asarray(patches, np.float32) - 127.5) / 128)
+    return np.asarray(marks), np.asarray(scores)[:, 1]
 
 
 def onet_landmarks(image, matrix):
     """(MTCNN's five landmarks (eyes, nose, mouth corners) in the picture's pixels, its face
     score): MTCNN's last network shown the 48x48 patch that the 2x3 `matrix` cuts from the
     picture (black beyond its edge), as it is shown its own proposals."""
-    patch = warp_face(image, matrix, 48, border="black").astype(np.float32)
-    _, marks, scores = _mtcnn().stages[2]._model((patch[None] - 127.5) / 128)
-    marks = np.asarray(marks)[0] * 48  # x0..x4, y0..y4 in the patch, as fractions of its side
+    marks, scores = _onet(warp_face(image, matrix, 48, border="black")[None])
+    marks = marks[0] * 48  # in the patch's pixels
     back = inverse_matrix(matrix)
     points = np.stack([marks[:5], marks[5:]], -1) @ back[:, :2].T + back[:, 2]
-    return points, float(np.asarray(scores)[0, 1])
+    return points, float(scores[0])
 
 
 def second_opinion(image, box, grow=2.0, face_side=72):

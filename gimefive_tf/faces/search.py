@@ -60,7 +60,8 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=MIN_FACE_SIDE, max_s
     scaled down to this side (faster, and a face is found relative to the picture's side);
     None: full size. min_score: the detector's own threshold (blazeface, mtcnn), with no second
     opinion. trusted: boxes known to be faces (a video's faces of the last frame): a
-    borderline box on one of them needs no second opinion. whole_view_only: blazeface looks at
+    borderline box on one of them needs no second opinion, and the full-range look is left to
+    frames where no face is followed. whole_view_only: blazeface looks at
     the picture as one view, no tiles (a region that fits one face). thorough: when nothing is
     found upright or turned, also MTCNN's own search, upright (photos; a video frame only now
     and then, while no face is followed). turned (photos;

@@ -31,7 +31,7 @@ DESKTOP_ONLY = [
              "(a video frame while no face is followed, every fifth)"},
     {"step": "eyes by MTCNN",
      "what": "each face's crop is aligned by the eyes MTCNN's last network places, shown the "
-             "face upright (video: on whole-frame searches, carried while the face is followed); "
+             "face upright (video: when a search first finds a face, carried while it is followed); "
              "the phone aligns by BlazeFace's eyes"},
     {"step": "which way up",
      "what": "a face BlazeFace is not sure of is shown to it turned by each quarter turn"},

@@ -36,9 +36,11 @@ def carry_eyes(box, last):
         return box
     (left, right), (new_left, new_right) = (
         [complex(*point) for point in marks[:2]] for marks in (last.landmarks, box.landmarks))
+    if left == right:
+        return box
     eyes = [new_left + (complex(*eye) - left) / (right - left) * (new_right - new_left)
-            for eye in last.eyes] if right != left else None
-    return box if eyes is None else dataclasses.replace(
+            for eye in last.eyes]  # complex numbers: the same rotation and scale as the eyes'
+    return dataclasses.replace(
         box, eyes=tuple((round(eye.real, 1), round(eye.imag, 1)) for eye in eyes))
 
 

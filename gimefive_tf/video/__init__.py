@@ -23,7 +23,7 @@ from gimefive_tf.data.frames import iter_frames
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.outputs import finish_figure
 from gimefive_tf.faces import FaceTracker, is_duplicate
-from gimefive_tf.faces.tracking import SMOOTH_FRAMES, carry_eyes, is_cut, thumbnail
+from gimefive_tf.faces.tracking import SMOOTH_FRAMES, is_cut, thumbnail
 from gimefive_tf.labels import EMOTIONS
 
 CSV_HEADER = ("frame", "time_s", "face_id", "x", "y", "w", "h", "tracked", "emotion") + EMOTIONS
@@ -46,7 +46,7 @@ class VideoAnalyzer:
     the faces after it are searched for afresh, get new ids and start their smoothing anew (a
     face in the last shot's place is not it, and a borderline box there is not a face on its
     word). A face's eyes, placed by a closer look when a search first finds it
-    (`FaceCropper.refined`), are carried along while it is followed (`carry_eyes`).
+    (`FaceCropper.refined`), are carried along while it is followed (`search_near`).
     """
 
     def __init__(self, pipeline, smooth=SMOOTH_FRAMES, search_every=5):
@@ -71,7 +71,7 @@ class VideoAnalyzer:
         for face_id, last in self.tracker.lost(boxes):
             box = self.pipeline.cropper.search_near(rgb, last, self.tracker.measured_side(face_id))
             if box is not None and not is_duplicate(box, boxes + followed):
-                followed.append(carry_eyes(box, last))  # one face, one record
+                followed.append(box)  # one face, one record: not a face found already
         found += [(box, *self.pipeline.frame(rgb, box)) for box in followed]
         if not found:
             self.tracker.update([])
