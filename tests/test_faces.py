@@ -13,7 +13,7 @@ from gimefive_tf.analyze import NO_FACE, FacePipeline, analyze, to_frame
 from gimefive_tf.calibrate import fit_framing
 from gimefive_tf.faces import (Box, FaceCropper, FaceTracker, Framing, align_face, align_matrix,
                                crop_square, detect_faces, frame_face, frame_matrix,
-                               framing_path,
+                               framing_path, iou,
                                read_calibration, write_calibration)
 from gimefive_tf.faces.framing import crop_corners
 from gimefive_tf.faces.search import same_place
@@ -186,6 +186,21 @@ def test_a_face_the_full_search_misses_is_found_by_a_second_look_near_its_last_p
     assert cropper.search_near(photo, box, measured=box.side / 1.5) is None
     assert cropper.search_near(photo, box, measured=box.side * 1.5) is None
     assert cropper.search_near(photo, box, measured=box.side * 1.1) is not None
+
+
+def test_a_face_only_mtcnn_sees_is_followed_by_mtcnn_near_its_last_place(datasets_dir):
+    from gimefive_tf.data import load_arrays, read_dataset, stratified_split
+
+    _, validation = stratified_split(read_dataset(datasets_dir / "RAF-DB"), 0.1, seed=0)
+    faces, _ = load_arrays(validation.subset([870]), 64)  # a grimacing, grotesque face
+    backdrop = scenes.background(np.random.default_rng(0))
+    picture = scenes.compose(faces[0], backdrop, 160, 320, 240).picture
+    [face] = [box for box in detect_faces(picture) if len(box.landmarks) == 5]  # MTCNN's own
+    last = dataclasses.replace(face, x=face.x + 4, y=face.y + 3)  # where it was a frame ago
+    assert FaceCropper(second_opinions=False).search_near(picture, last) is None  # unseen
+    again = FaceCropper().search_near(picture, last)
+    assert again is not None and iou(again, face) > 0.8
+    assert FaceCropper().search_near(np.full_like(picture, 128), last) is None
 
 
 def test_a_box_is_the_same_face_only_about_its_size_and_over_it():

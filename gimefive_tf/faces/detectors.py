@@ -311,21 +311,24 @@ def onet_landmarks(image, matrix):
 
 def second_opinion(image, box, grow=2.0, face_side=72):
     """MTCNN's confidence (0 when it sees none) that `box` holds a face, asked on a square of
-    `grow` times the box scaled so the face is about `face_side` pixels, black outside the
-    picture (a face cut by the edge is seen cut, not smeared into a shape no face has). MTCNN's
-    face must be the box's own: overlapping it, and with its eyes where the box puts them (a
-    box over a forehead or a chin overlaps the face below or above it, but its eyes are
-    elsewhere)."""
+    `grow` times the box (`mtcnn_near`). MTCNN's face must be the box's own: overlapping it,
+    and with its eyes where the box puts them (a box over a forehead or a chin overlaps the
+    face below or above it, but its eyes are elsewhere)."""
+    return max((seen.score for seen in mtcnn_near(image, box, grow, face_side)
+                if iou(seen, box) > 0.4 and same_eyes(seen, box)), default=0.0)
+
+
+def mtcnn_near(image, box, grow=2.0, face_side=72, min_score=SECOND_OPINION_MIN_SCORE):
+    """MTCNN's faces in a square of `grow` times `box`'s side centred on it, scaled so a face
+    of the box's size is about `face_side` pixels (the size MTCNN finds surely and quickly),
+    black outside the picture (a face cut by the edge is seen cut, not smeared into a shape no
+    face has); in the picture's pixels."""
     side = grow * box.side
     cx, cy = box.center
     view = int(round(face_side * grow))
     region = crop_square(image, (cx - side / 2, cy - side / 2, side), view, border="black")
-    best = 0.0
-    for found in mtcnn_faces(region, SECOND_OPINION_MIN_SCORE):
-        seen = moved(found, side / view, cx - side / 2, cy - side / 2)
-        if iou(seen, box) > 0.4 and same_eyes(seen, box):
-            best = max(best, seen.score)
-    return best
+    return [moved(found, side / view, cx - side / 2, cy - side / 2)
+            for found in mtcnn_faces(region, min_score)]
 
 
 def same_eyes(a, b, tolerance=EYE_TOLERANCE):

@@ -31,15 +31,15 @@ DESKTOP_ONLY = [
              "(a video frame while no face is followed, every fifth)"},
     {"step": "eyes by MTCNN",
      "what": "each face's crop is aligned by the eyes MTCNN's last network places, shown the "
-             "face upright (video: when a search first finds a face, carried while it is followed); "
-             "the phone aligns by BlazeFace's eyes"},
+             "face upright (video: when a search first finds a face, carried while it is "
+             "followed); the phone aligns by BlazeFace's eyes"},
     {"step": "which way up",
      "what": "a face BlazeFace is not sure of is shown to it turned by each quarter turn"},
     {"step": "video local looks",
      "what": "between whole-frame searches, each face is looked for near its last place at a "
              "lower threshold, the closest view last, a box only within 1.25x of the face's "
-             "size; a cut to a new shot forgets every face; the on-device video path searches "
-             "every frame instead"},
+             "size, MTCNN's look where BlazeFace sees none; a cut to a new shot forgets every "
+             "face; the on-device video path searches every frame instead"},
 ]
 
 
