@@ -199,7 +199,11 @@ def test_a_face_only_mtcnn_sees_is_followed_by_mtcnn_near_its_last_place(dataset
     last = dataclasses.replace(face, x=face.x + 4, y=face.y + 3)  # where it was a frame ago
     assert FaceCropper(second_opinions=False).search_near(picture, last) is None  # unseen
     again = FaceCropper().search_near(picture, last)
-    assert again is not None and iou(again, face) > 0.8
+    assert again is not None and iou(again, face) > 0.8 and len(again.landmarks) == 5
+    assert again.eyes is None  # its own eyes are ONet's: no closer look's shift on top of them
+    looked_at = dataclasses.replace(last, eyes=tuple((x + 9, y) for x, y in last.landmarks[:2]))
+    assert FaceCropper().search_near(picture, looked_at).eyes is None
+    assert FaceCropper().search_near(picture, last, measured=face.side / 1.5) is None  # too big
     assert FaceCropper().search_near(np.full_like(picture, 128), last) is None
 
 

@@ -15,7 +15,7 @@ from gimefive_tf.faces.search import (LOCAL_MAX_RESIZE, LOCAL_MIN_SCORE, SEARCH_
 from gimefive_tf.faces.tracking import carry_eyes
 
 LOCAL_VIEW_SIDE = 256  # the local look's square, in pixels (the detector sees 128)
-NEAR_MTCNN_SCORE = 0.9  # ... or MTCNN's face there, where BlazeFace sees none
+NEAR_MTCNN_SCORE = 0.9  # a look near a face: MTCNN's box there, where BlazeFace has none
 REFINE_MIN_SCORE = 0.5  # ONet's eyes are taken where it sees a face this surely
 REFINE_MAX_RESIZE = 1.33  # ... and puts them at about the detector's eye distance
 REFINE_MAX_SHIFT = 0.3  # ... and their midpoint within this many eye distances of the detector's
@@ -104,11 +104,14 @@ class FaceCropper:
         border), the face filling more of the view is found on its own. measured: the face's
         side as a search of the whole frame last measured it (default: last's). Only a box
         within `max_resize` of that size is the face (`same_place`); it keeps the eyes a closer
-        look placed on `last` (`carry_eyes`). Where BlazeFace sees no face in any view, MTCNN
-        looks in the twice-as-wide view (faces from NEAR_MTCNN_SCORE): a face that only MTCNN's
-        search of the whole frame finds (a grotesque grimace, a dark face) is followed between
-        searches too. On seven benchmark-like videos it raised the face-frame recall of three
-        (0.949, 0.963, 0.965 to 0.978, 0.979, 0.970) and lowered none."""
+        look placed on `last` (`carry_eyes`). Where no BlazeFace view finds such a box (the
+        default search, with MTCNN), MTCNN looks in the twice-as-wide view (faces from
+        NEAR_MTCNN_SCORE, the same size rule: an MTCNN box is about 1.1x BlazeFace's, so a face
+        BlazeFace measured has less room to grow), and its box keeps its own eyes (MTCNN's
+        last network placed them already): a face that only MTCNN's search of the whole frame
+        finds (a grotesque grimace, a dark face) is followed between searches too. On seven
+        benchmark-like videos it raised the face-frame recall of three (0.949, 0.963, 0.965 to
+        0.978, 0.979, 0.970) and lowered none."""
         image = np.asarray(image)
         cx, cy = last.center
         candidates = []
@@ -122,13 +125,12 @@ class FaceCropper:
                      for box in detect_faces(region, self.detector, min_score=min_score,
                                              whole_view_only=True, turned=False)]
             candidates += [box for box in found if same_place(box, last, measured, max_resize)]
-        if not candidates and self.second_opinions and self.detector == "blazeface" \
-                and mtcnn_runs():
+        if candidates:
+            return carry_eyes(max(candidates, key=lambda box: (box.score, iou(box, last))), last)
+        if self.second_opinions and self.detector == "blazeface" and mtcnn_runs():
             candidates = [box for box in mtcnn_near(image, last, min_score=NEAR_MTCNN_SCORE)
                           if same_place(box, last, measured, max_resize)]
-        if not candidates:
-            return None
-        return carry_eyes(max(candidates, key=lambda box: (box.score, iou(box, last))), last)
+        return max(candidates, key=lambda box: (box.score, iou(box, last)), default=None)
 
 
 def _onet_patch(onet):

@@ -37,12 +37,12 @@ class VideoAnalyzer:
     """Frames through the face pipeline with tracking. The whole frame is searched every
     `search_every` analysed frames (and whenever no face is tracked); in between, and whenever
     the search misses a face it had a frame ago, each face is looked for near its last place
-    (at the scale the detector likes, with a lower threshold; by MTCNN where BlazeFace sees
-    nothing there), which carries it on or finds it gone. While no face is followed, every
-    `search_every`-th frame is searched as a photo is (upright): where BlazeFace finds
-    nothing, MTCNN searches too (a dark or grotesque face that BlazeFace does not see at all,
-    MTCNN may). Faces keep stable ids; each face's scores are
-    averaged over its last `smooth` frames. A face followed by looks near its last place keeps
+    (at the scale the detector likes, with a lower threshold; by MTCNN where BlazeFace finds
+    nothing there, in the default search), which carries it on or finds it gone. While no face
+    is followed, every `search_every`-th frame is searched as a photo is (upright): where
+    BlazeFace finds nothing, MTCNN searches too (a dark or grotesque face that BlazeFace does
+    not see at all, MTCNN may). Faces keep stable ids; each face's scores are averaged over
+    its last `smooth` frames. A face followed by looks near its last place keeps
     about the size the last search measured. At a cut to a new shot every face is forgotten:
     the faces after it are searched for afresh, get new ids and start their smoothing anew (a
     face in the last shot's place is not it, and a borderline box there is not a face on its
