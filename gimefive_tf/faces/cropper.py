@@ -8,10 +8,10 @@ from gimefive_tf.choices import check_choice
 from gimefive_tf.faces.boxes import iou, moved
 from gimefive_tf.faces.calibration import find_calibration
 from gimefive_tf.faces.detectors import (DEFAULT_DETECTOR, check_detector, mtcnn_near,
-                                         mtcnn_runs, onet_landmarks)
+                                         onet_landmarks)
 from gimefive_tf.faces.framing import FRAMINGS, Framing, crop_square, frame_face, frame_matrix
 from gimefive_tf.faces.search import (LOCAL_MAX_RESIZE, LOCAL_MIN_SCORE, SEARCH_SIDE,
-                                      detect_faces, same_place)
+                                      asks_mtcnn, detect_faces, same_place)
 from gimefive_tf.faces.tracking import carry_eyes
 
 LOCAL_VIEW_SIDE = 256  # the local look's square, in pixels (the detector sees 128)
@@ -40,14 +40,15 @@ class FaceCropper:
             check_choice("framing", framing, FRAMINGS)
         self.size, self.max_side, self.turned = int(size), max_side, bool(turned)
         self.second_opinions = bool(second_opinions)
+        self.asks_mtcnn = asks_mtcnn(self.detector, second_opinions=self.second_opinions)
         _, calibration = find_calibration(model_path)
         entry = calibration.get(detector, {})
         self.framing = entry.get("framing", Framing())
         self.how = framing or entry.get("default", "box")
         onet = calibration.get("mtcnn", {}).get("framing")  # MTCNN's box in the training frame
         self.onet_patch = _onet_patch(onet) if (
-            onet is not None and detector == "blazeface" and self.second_opinions
-            and self.how == "eyes" and self.framing.template is not None) else None
+            onet is not None and self.asks_mtcnn and self.how == "eyes"
+            and self.framing.template is not None) else None
 
     def __call__(self, image, trusted=(), thorough=True, turned=True):
         """[(Box, crop, crop corners in the picture)] for every face, largest first; `trusted`:
@@ -77,7 +78,7 @@ class FaceCropper:
         the eyes, without MTCNN, or where ONet sees no face there or puts the eyes at another
         size or place than BlazeFace (a hand, a profile)."""
         if (self.onet_patch is None or box.landmarks is None
-                or len(box.landmarks) != len(self.framing.template) or not mtcnn_runs()):
+                or len(box.landmarks) != len(self.framing.template)):
             return box
         to_frame = np.vstack([frame_matrix(box, self.framing, "eyes", 1), [0, 0, 1]])
         points, score = onet_landmarks(image, (self.onet_patch @ to_frame)[:2].astype(np.float32))
@@ -126,11 +127,16 @@ class FaceCropper:
                                              whole_view_only=True, turned=False)]
             candidates += [box for box in found if same_place(box, last, measured, max_resize)]
         if candidates:
-            return carry_eyes(max(candidates, key=lambda box: (box.score, iou(box, last))), last)
-        if self.second_opinions and self.detector == "blazeface" and mtcnn_runs():
-            candidates = [box for box in mtcnn_near(image, last, min_score=NEAR_MTCNN_SCORE)
-                          if same_place(box, last, measured, max_resize)]
-        return max(candidates, key=lambda box: (box.score, iou(box, last)), default=None)
+            return carry_eyes(_surest(candidates, last), last)
+        if self.asks_mtcnn:  # MTCNN's box keeps its own eyes: its last network placed them
+            return _surest([box for box in mtcnn_near(image, last, min_score=NEAR_MTCNN_SCORE)
+                            if same_place(box, last, measured, max_resize)], last)
+        return None
+
+
+def _surest(boxes, last):
+    """The surest of `boxes` (a tie: the one overlapping `last` most); None when empty."""
+    return max(boxes, key=lambda box: (box.score, iou(box, last)), default=None)
 
 
 def _onet_patch(onet):

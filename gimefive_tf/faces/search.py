@@ -84,7 +84,7 @@ def detect_faces(image, detector=DEFAULT_DETECTOR, min_size=MIN_FACE_SIDE, max_s
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     trusted = [moved(box, scale) for box in trusted]
     min_side = max(12, int(round(min_size * scale)))  # Haar's smallest face, searched size
-    asks = second_opinions and _asks_mtcnn(detector, min_score)
+    asks = asks_mtcnn(detector, min_score, second_opinions)
     boxes = _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
                     min_side=min_side, asks=asks)
     if turned and not boxes:
@@ -118,10 +118,11 @@ def reported(boxes, shape, factor=1.0, min_side=MIN_FACE_SIDE, min_visible=MIN_V
     return sorted(suppress_duplicates(boxes, **duplicates), key=lambda b: b.area, reverse=True)
 
 
-def _asks_mtcnn(detector, min_score):
+def asks_mtcnn(detector, min_score=None, second_opinions=True):
     """Whether the search takes MTCNN's second opinions: the default (blazeface at its own
-    thresholds), where MTCNN runs (TensorFlow's Keras)."""
-    return detector == "blazeface" and min_score is None and mtcnn_runs()
+    thresholds, not the phone's search), where MTCNN runs (TensorFlow's Keras)."""
+    return (second_opinions and detector == "blazeface" and min_score is None
+            and mtcnn_runs())
 
 
 def _search(image, detector, min_score, trusted, whole_view_only, thorough, turned,
