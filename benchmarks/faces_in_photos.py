@@ -141,9 +141,9 @@ def pasted_pictures(count, seed=1):
     """`count` pictures of faces_in_scenes.py: validation faces placed in 640x480 pictures,
     JPEG-compressed at ordinary quality like a web upload."""
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-    from faces_in_scenes import compressed, validation_faces
+    from faces_in_scenes import validation_faces
 
-    from gimefive_tf.scenes import random_scene
+    from gimefive_tf.scenes import compressed, random_scene
 
     faces, _ = validation_faces(str(DATA), count, seed)
     rng = np.random.default_rng(seed)

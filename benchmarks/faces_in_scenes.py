@@ -31,22 +31,11 @@ from gimefive_tf.analyze import FacePipeline
 from gimefive_tf.data import load_arrays, read_dataset, stratified_split
 from gimefive_tf.inference import Predictor
 from gimefive_tf.faces import DETECTORS, FRAMINGS, Box, Framing, detect_faces, frame_face, iou
-from gimefive_tf.scenes import background, compose, matching_face, random_scene
+from gimefive_tf.scenes import background, compose, compressed, matching_face, random_scene
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 PLACED_IOU = 0.4  # a video row on the face (its box against the face's true square)
 LEGACY = "margin0.15"  # the framing before calibration: the box grown by 15% per side
-
-
-def compressed(picture, quality=75):
-    """`picture` after a JPEG round trip at `quality` (0: as it is)."""
-    import cv2
-
-    if not quality:
-        return picture
-    _, data = cv2.imencode(".jpg", np.ascontiguousarray(picture[..., ::-1]),
-                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
 
 
 def validation_faces(data, count, seed):

@@ -23,13 +23,13 @@ import time
 import numpy as np
 
 from faces_in_photos import PHOTOS, count_figures, is_portrait, read_photos
-from faces_in_scenes import compressed, validation_faces
+from faces_in_scenes import validation_faces
 from gimefive_tf.analyze import FacePipeline
 from gimefive_tf.faces import Box
 from gimefive_tf.labels import EMOTIONS
 from gimefive_tf.ondevice import OnDevicePipeline
 from gimefive_tf.ondevice import read_picture as read_on_device
-from gimefive_tf.scenes import background, matching_face, random_scene
+from gimefive_tf.scenes import background, compressed, matching_face, random_scene
 
 DATA = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "RAF-DB"
 

@@ -151,6 +151,18 @@ def random_scene(face, rng, width=640, height=480, sides=(90, 240), max_angle=15
                    noise=rng.uniform(0, 6) if lighting else 0.0)
 
 
+def compressed(picture, quality=75):
+    """`picture` after a JPEG round trip at `quality` (0: as it is): a web upload or a phone's
+    photo, at ordinary quality by default."""
+    import cv2
+
+    if not quality:
+        return picture
+    _, data = cv2.imencode(".jpg", np.ascontiguousarray(picture[..., ::-1]),
+                           [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    return np.ascontiguousarray(cv2.imdecode(data, cv2.IMREAD_COLOR)[..., ::-1])
+
+
 def matching_face(boxes, scene):
     """The box that found the scene's face (its centre inside the face's frame, its side within
     a factor of two of the frame's), the closest first; None when no box did."""

@@ -336,6 +336,10 @@ def cases(root, model):
          tiny + ["--data", f"{r}/csv_bom", "--out", str(mine)], "is not empty"),
         ("frames into a non-empty folder", data_main,
          ["extract-frames", f"{r}/blank.mp4", "--out", str(mine)], "is not empty"),
+        ("scene crops into a non-empty folder", data_main,
+         ["scene-crops", f"{r}/csv_bom", "--out", str(mine)], "is not empty"),
+        ("scene crops naming CSV pixels as files", data_main,
+         ["scene-crops", f"{r}/fer", "--out", f"{r}/scenes", "--with-source"], "CSV pixels"),
         # a glob, folder or list that yields no picture
         ("predict glob without pictures", predict_main, tiny + [f"{r}/no_images/*"],
          "matches no picture"),

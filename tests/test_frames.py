@@ -64,3 +64,50 @@ def test_extract_frames_bad_video_is_a_clear_error(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "cannot read" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.data
+def test_scene_crops_are_the_pipelines_own_crops_of_each_face(datasets_dir, tmp_path, capsys):
+    """`data scene-crops`: every face shown in a compressed picture and cut back out by the
+    face pipeline, written losslessly with its label, the source faces named beside them."""
+    import json
+
+    from gimefive_tf.data import load_arrays, read_dataset
+    from gimefive_tf.data.scene_crops import scene_crops
+    from gimefive_tf.faces import FaceCropper
+
+    source = datasets_dir / "RAF-DB" / "train_RAF_labels.csv"
+    rows = [row for row in csv.reader(open(source))][:12]
+    labels_csv = tmp_path / "few.csv"
+    labels_csv.write_text("".join(f"{datasets_dir / 'RAF-DB' / 'train' / name},{label}\n"
+                                  for name, label in rows))
+    out = tmp_path / "crops"
+    assert data_main(["scene-crops", str(labels_csv), "--out", str(out), "--seed", "5",
+                      "--with-source", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["faces"] == 12 and result["source_rows"] == 12
+    assert result["written"] + result["not_found"] == 12 and result["written"] >= 10
+    written = list(csv.reader(open(out / "scenes_labels.csv")))[1:]
+    assert len(written) == result["written"] + 12
+    assert written[-12:] == [[str(datasets_dir / "RAF-DB" / "train" / name), label]
+                             for name, label in rows]
+    faces, labels = load_arrays(read_dataset(labels_csv), 64)
+    # the same crop the pipeline's cropper cuts from the same picture, pixel for pixel
+    expected = dict(scene_crops(faces, FaceCropper(turned=False), seed=5))
+    for name, label in written[:-12]:
+        index = int(name.split("/")[1].split("_")[0])
+        assert label == str(labels[index])
+        crop = cv2.cvtColor(cv2.imread(str(out / name)), cv2.COLOR_BGR2RGB)
+        np.testing.assert_array_equal(crop, expected[index])
+        # the face itself, framed like the training face
+        gray = [cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(float).ravel()
+                for image in (crop, faces[index])]
+        assert np.corrcoef(*gray)[0, 1] > 0.5, name
+    table = read_dataset(out / "scenes_labels.csv")  # one DATA with both, as training reads it
+    assert len(table) == len(written)
+    # each face's picture depends on the seed and its row only: a set can be made in parts
+    later = dict(scene_crops(faces[6:], FaceCropper(turned=False), seed=5, start=6))
+    assert sorted(later) == list(range(6, 12))
+    assert all((later[i] is None and expected[i] is None) or np.array_equal(later[i], expected[i])
+               for i in later)
+    assert run_cli(data_main, ["scene-crops", str(labels_csv), "--out", str(out)]) == 2

@@ -1,4 +1,5 @@
-"""`python -m gimefive_tf.data <verb>`: dataset statistics, splits, merging and export."""
+"""`python -m gimefive_tf.data <verb>`: dataset statistics, splits, merging, export and the
+face pipeline's crops of a dataset's faces (scene-crops)."""
 
 import pathlib
 import sys
@@ -77,6 +78,23 @@ def build_parser():
     frames.add_argument("--size", type=positive_int, default=64)
     add_face_arguments(frames, turned=False)
     frames.add_argument("--json", action="store_true")
+
+    scenes = verb("scene-crops", "show every face in a picture as a camera would (placed, lit, "
+                  "JPEG-compressed) and cut it back out with the face pipeline: training faces "
+                  "as photos and video give them", writes=True)
+    scenes.add_argument("path", metavar="PATH", help="dataset folder or labels CSV (train on "
+                        "its training split only: the crops show the same faces)")
+    scenes.add_argument("--out", required=True, help="new folder for the crops and labels CSV")
+    scenes.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of the pictures (0); each face's depends on it and its row")
+    scenes.add_argument("--copies", type=positive_int, default=1,
+                        help="pictures per face (1), each cut once")
+    scenes.add_argument("--with-source", action="store_true",
+                        help="the labels CSV also names the dataset's own images, so one DATA "
+                             "trains on both")
+    scenes.add_argument("--size", type=positive_int, default=64)
+    add_face_arguments(scenes, turned=False)
+    scenes.add_argument("--json", action="store_true")
     return parser
 
 
@@ -188,6 +206,26 @@ def extract_frames(args):
               f"{result['csv']}")
 
 
+def scene_crops(args):
+    from gimefive_tf.data.readers import detect_layout
+    from gimefive_tf.data.scene_crops import PIXELS_WITHOUT_FILES, write_scene_crops
+
+    if args.with_source and (args.layout or detect_layout(args.path)) == "fer2013":
+        raise GiMeFiveError(PIXELS_WITHOUT_FILES)  # before a word on its skipped rows
+    _claim_out(args)
+    table = _reshaped(args, args.path)
+    result = write_scene_crops(table, args.out, args.seed, args.copies, args.with_source,
+                               args.size, args.detector, args.framing, progress=progress,
+                               overwrite=args.overwrite)
+    if args.json:
+        print_json({**result, **_dropped(table)})
+    else:
+        print(f"{result['written']} face crops from {result['faces'] * result['copies']} "
+              f"pictures ({result['not_found']} faces not found)"
+              + (f", plus {result['source_rows']} source images" if args.with_source else "")
+              + f"; labels in {result['csv']}")
+
+
 def _claim_out(args):
     """--out as every command claims it: a non-empty folder only with --overwrite (made by the
     verb once its input has been read)."""
@@ -234,7 +272,7 @@ def _reshaped(args, path, usage=None):
 def main(argv=None):
     args = build_parser().parse_args(argv)
     {"stats": stats, "split": split, "export-csv": export_csv, "merge": merge,
-     "extract-frames": extract_frames}[args.verb](args)
+     "extract-frames": extract_frames, "scene-crops": scene_crops}[args.verb](args)
     return 0
 
 
