@@ -1,7 +1,8 @@
 """`python -m gimefive_tf.calibrate DATA`: measure how each detector frames the training faces.
 
 Training faces are shown as a camera would see them (gimefive_tf.scenes: context, size,
-place, lighting), each detector is run on them, and the map from its box to the face's true
+place, lighting), each detector is run on them alone (BlazeFace's boxes without MTCNN's second
+opinion, whose boxes and five landmarks are its own), and the map from its box to the face's true
 aligned frame (scale and offset, medians over all found faces) is fitted, with the mean
 landmark template where the detector gives landmarks, and how the training faces are lit
 (median pixel mean and spread, matched on every crop). Then the framings are scored by how
@@ -67,7 +68,8 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
     upright = calibration_scenes(faces, seed)
     pairs = []
     for scene in upright:
-        box = matching_face(detect_faces(scene.picture, detector, turned=False), scene)
+        box = matching_face(detect_faces(scene.picture, detector, turned=False,
+                                          second_opinions=False), scene)
         if box is not None:
             pairs.append((box, scene))
         if bar is not None:
@@ -77,7 +79,8 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
     crops = {how: [] for how in FRAMINGS}
     kept = []
     for index, scene in enumerate(turned):
-        box = matching_face(detect_faces(scene.picture, detector, turned=False), scene)
+        box = matching_face(detect_faces(scene.picture, detector, turned=False,
+                                          second_opinions=False), scene)
         if bar is not None:
             bar.update(1)
         if box is None:

@@ -52,6 +52,26 @@ def test_fit_framing_recovers_a_known_scale_offset_and_template():
         assert abs(x0 - scene.square[0]) < 0.03 * side and abs(side - scene.side) < 0.03 * side
 
 
+@pytest.mark.data
+def test_calibration_measures_the_detectors_own_boxes(datasets_dir, model_path):
+    """BlazeFace's framing is fitted on BlazeFace's boxes: a face that only MTCNN's second
+    opinion finds (a five-point box, RAF-DB's train_01352 in calibrate's scenes of seed 2)
+    neither mixes its landmarks into BlazeFace's template nor counts as found."""
+    import cv2
+
+    from gimefive_tf.calibrate import calibrate_detector
+    from gimefive_tf.inference import Predictor
+    from gimefive_tf.loading import load_model
+
+    folder = datasets_dir / "RAF-DB" / "train"
+    faces = np.stack([cv2.imread(str(folder / name))[..., ::-1] for name in (
+        "train_08757_aligned_happiness.jpg", "train_01352_aligned_anger.jpg")])
+    predictor = Predictor(load_model(model_path))
+    entry = calibrate_detector("blazeface", faces, predictor(faces).argmax(1), predictor, seed=2)
+    assert entry["found"] == 0.5
+    assert len(entry["framing"].template) == 4  # BlazeFace's eyes, nose tip, mouth
+
+
 def test_calibration_is_stored_beside_the_model_and_used(tmp_path):
     model_file = tmp_path / "mine.keras"
     framing = Framing(1.2, 0.01, -0.06, TEMPLATE)
