@@ -10,7 +10,7 @@ PRETRAINED_DIR = pathlib.Path(__file__).resolve().parent / "pretrained"
 # Shipped models by name (`--model NAME` and load_model(NAME) everywhere): what each was trained
 # on and its accuracy on its validation split (the model cards in pretrained/ have the rest).
 SHIPPED = {
-    "rafdb": {"file": "gimefive_rafdb.keras", "data": "RAF-DB", "val_accuracy": 0.8645,
+    "rafdb": {"file": "gimefive_rafdb.keras", "data": "RAF-DB", "val_accuracy": 0.8655,
               "card": "MODEL_CARD.md"},
     "fer2013": {"file": "gimefive_fer2013.keras", "data": "FER2013", "val_accuracy": 0.7001,
                 "card": "MODEL_CARD_FER2013.md"},
