@@ -340,6 +340,11 @@ def cases(root, model):
          ["scene-crops", f"{r}/csv_bom", "--out", str(mine)], "is not empty"),
         ("scene crops naming CSV pixels as files", data_main,
          ["scene-crops", f"{r}/fer", "--out", f"{r}/scenes", "--with-source"], "CSV pixels"),
+        ("scene crops of pictures without a face", data_main,
+         ["scene-crops", f"{r}/csv_bom", "--out", f"{r}/faceless_scenes"], "found none"),
+        ("scene crops of a missing dataset", data_main,
+         ["scene-crops", f"{r}/nowhere.csv", "--out", f"{r}/scenes", "--with-source"],
+         "does not exist"),
         # a glob, folder or list that yields no picture
         ("predict glob without pictures", predict_main, tiny + [f"{r}/no_images/*"],
          "matches no picture"),

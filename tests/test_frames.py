@@ -80,18 +80,18 @@ def test_scene_crops_are_the_pipelines_own_crops_of_each_face(datasets_dir, tmp_
     rows = [row for row in csv.reader(open(source))][:12]
     labels_csv = tmp_path / "few.csv"
     labels_csv.write_text("".join(f"{datasets_dir / 'RAF-DB' / 'train' / name},{label}\n"
-                                  for name, label in rows))
+                                  for name, label in rows + rows[:1]))  # one row twice
     out = tmp_path / "crops"
     assert data_main(["scene-crops", str(labels_csv), "--out", str(out), "--seed", "5",
-                      "--with-source", "--json"]) == 0
+                      "--with-source", "--drop-duplicates", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["faces"] == 12 and result["source_rows"] == 12
-    assert result["written"] + result["not_found"] == 12 and result["written"] >= 10
+    assert result["written"] == 12 and result["not_found"] == 0
     written = list(csv.reader(open(out / "scenes_labels.csv")))[1:]
     assert len(written) == result["written"] + 12
     assert written[-12:] == [[str(datasets_dir / "RAF-DB" / "train" / name), label]
                              for name, label in rows]
-    faces, labels = load_arrays(read_dataset(labels_csv), 64)
+    faces, labels = load_arrays(read_dataset(labels_csv).without_duplicates(), 64)
     # the same crop the pipeline's cropper cuts from the same picture, pixel for pixel
     expected = dict(scene_crops(faces, FaceCropper(turned=False), seed=5))
     for name, label in written[:-12]:
@@ -111,3 +111,9 @@ def test_scene_crops_are_the_pipelines_own_crops_of_each_face(datasets_dir, tmp_
     assert all((later[i] is None and expected[i] is None) or np.array_equal(later[i], expected[i])
                for i in later)
     assert run_cli(data_main, ["scene-crops", str(labels_csv), "--out", str(out)]) == 2
+    # a folder of training and validation CSVs: which faces may be shown is asked, not guessed
+    split = tmp_path / "split"
+    assert data_main(["split", str(labels_csv), "--out", str(split), "--drop-duplicates"]) == 0
+    capsys.readouterr()
+    assert run_cli(data_main, ["scene-crops", str(split), "--out", str(tmp_path / "s")]) == 2
+    assert "--split" in capsys.readouterr().err and not (tmp_path / "s").exists()

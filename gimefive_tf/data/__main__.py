@@ -5,7 +5,8 @@ import pathlib
 import sys
 
 from gimefive_tf.cli import (
-    ArgumentParser, add_face_arguments, command, format_table, fraction, non_negative_int,
+    ArgumentParser, add_face_arguments, add_model_argument, command, format_table, fraction,
+    non_negative_int,
     positive_float, positive_int, print_json, print_skipped, progress)
 from gimefive_tf.choices import FER2013_USAGES, LAYOUTS
 from gimefive_tf.errors import GiMeFiveError
@@ -81,9 +82,12 @@ def build_parser():
 
     scenes = verb("scene-crops", "show every face in a picture as a camera would (placed, lit, "
                   "JPEG-compressed) and cut it back out with the face pipeline: training faces "
-                  "as photos and video give them", writes=True)
-    scenes.add_argument("path", metavar="PATH", help="dataset folder or labels CSV (train on "
-                        "its training split only: the crops show the same faces)")
+                  "as photos and video give them", reshapes=True)
+    scenes.add_argument("path", metavar="PATH", help="dataset folder or labels CSV of training "
+                        "faces only: the crops show the same faces (train on them with "
+                        "--val-data naming faces that are in neither)")
+    scenes.add_argument("--split", help="use only this split of PATH (e.g. train); required "
+                        "when PATH holds several")
     scenes.add_argument("--out", required=True, help="new folder for the crops and labels CSV")
     scenes.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of the pictures (0); each face's depends on it and its row")
@@ -92,7 +96,9 @@ def build_parser():
     scenes.add_argument("--with-source", action="store_true",
                         help="the labels CSV also names the dataset's own images, so one DATA "
                              "trains on both")
-    scenes.add_argument("--size", type=positive_int, default=64)
+    scenes.add_argument("--size", type=positive_int, default=64,
+                        help="side of the faces as read and of the crops written (64)")
+    add_model_argument(scenes)  # whose framing calibration cuts the crops
     add_face_arguments(scenes, turned=False)
     scenes.add_argument("--json", action="store_true")
     return parser
@@ -210,18 +216,24 @@ def scene_crops(args):
     from gimefive_tf.data.readers import detect_layout
     from gimefive_tf.data.scene_crops import PIXELS_WITHOUT_FILES, write_scene_crops
 
-    if args.with_source and (args.layout or detect_layout(args.path)) == "fer2013":
+    if (args.with_source and pathlib.Path(args.path).exists()
+            and (args.layout or detect_layout(args.path)) == "fer2013"):
         raise GiMeFiveError(PIXELS_WITHOUT_FILES)  # before a word on its skipped rows
     _claim_out(args)
     table = _reshaped(args, args.path)
+    if args.split:
+        table = table.select_split(args.split)
+    elif len(table.splits()) > 1:  # a validation face among the crops would flatter the model
+        raise GiMeFiveError(f"{args.path} holds the splits {', '.join(table.splits())}; pass "
+                            "--split with the training one (the crops show the same faces)")
     result = write_scene_crops(table, args.out, args.seed, args.copies, args.with_source,
-                               args.size, args.detector, args.framing, progress=progress,
-                               overwrite=args.overwrite)
+                               args.size, args.detector, args.framing, args.model,
+                               progress=progress, overwrite=args.overwrite)
     if args.json:
         print_json({**result, **_dropped(table)})
     else:
         print(f"{result['written']} face crops from {result['faces'] * result['copies']} "
-              f"pictures ({result['not_found']} faces not found)"
+              f"pictures ({result['not_found']} without their face found)"
               + (f", plus {result['source_rows']} source images" if args.with_source else "")
               + f"; labels in {result['csv']}")
 

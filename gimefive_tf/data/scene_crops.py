@@ -41,12 +41,14 @@ def scene_crops(faces, cropper, seed=0, copy=0, start=0, sides=SIDES, max_angle=
 
 
 def write_scene_crops(table, out, seed=0, copies=1, with_source=False, size=64,
-                      detector=DEFAULT_DETECTOR, framing=None, progress=None, overwrite=False):
-    """Write out/scenes/<image>_<copy>.png (lossless: the crop as the model would get it) and
-    out/scenes_labels.csv for every face of `table` (a LabeledImages) the pipeline finds, in
-    `copies` pictures each; `with_source`: the CSV also names the table's own images (by
-    absolute path), so one DATA trains on both. An earlier set in `out` is written over only
-    with `overwrite`."""
+                      detector=DEFAULT_DETECTOR, framing=None, model=None, progress=None,
+                      overwrite=False):
+    """Write out/scenes/<row>_<copy>_<emotion>.png (lossless: the crop as the model would get
+    it; <row>: the face's row in `table`, a LabeledImages) and out/scenes_labels.csv for every
+    face the pipeline finds, in `copies` pictures each, framed by `model`'s calibration (a
+    name or .keras path; None: the shipped model's); `with_source`: the CSV also names the
+    table's own images (by absolute path), so one DATA trains on both. An earlier set in
+    `out` is written over only with `overwrite`; GiMeFiveError when no face is found."""
     import cv2
 
     from gimefive_tf.data.pipeline import load_arrays
@@ -60,9 +62,11 @@ def write_scene_crops(table, out, seed=0, copies=1, with_source=False, size=64,
     sources = table.frame["source"].astype(str).tolist()
     if with_source and table.pixels is not None:
         raise GiMeFiveError(PIXELS_WITHOUT_FILES)
+    from gimefive_tf.loading import model_file
+
+    model_path = model_file(model) if model is not None else None
     faces, labels = load_arrays(table, size)
-    cropper = FaceCropper(detector, framing, size=size, turned=False)
-    folder.mkdir(parents=True, exist_ok=True)
+    cropper = FaceCropper(detector, framing, model_path, size=size, turned=False)
     rows, missed = [], 0
     for copy in range(copies):
         crops = scene_crops(faces, cropper, seed, copy)
@@ -73,10 +77,14 @@ def write_scene_crops(table, out, seed=0, copies=1, with_source=False, size=64,
                 missed += 1
                 continue
             name = f"{index:06d}_{copy}_{EMOTIONS[labels[index]]}.png"
+            folder.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(folder / name), np.ascontiguousarray(crop[..., ::-1])):
                 raise GiMeFiveError(f"could not write {folder / name}")
             rows.append((f"scenes/{name}", int(labels[index])))
     written = len(rows)
+    if not written:
+        raise GiMeFiveError(f"the face pipeline found none of the {len(faces)} faces in their "
+                            "pictures; nothing was written")
     if with_source:
         rows += [(str(pathlib.Path(source).resolve()), int(label))
                  for source, label in zip(sources, labels)]
