@@ -65,11 +65,14 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
     from gimefive_tf.faces import detect_faces, frame_face
     from gimefive_tf.scenes import matching_face
 
+    def own_box(scene):  # the detector's own box on the scene's face (no second opinion)
+        return matching_face(detect_faces(scene.picture, detector, turned=False,
+                                          second_opinions=False), scene)
+
     upright = calibration_scenes(faces, seed)
     pairs = []
     for scene in upright:
-        box = matching_face(detect_faces(scene.picture, detector, turned=False,
-                                          second_opinions=False), scene)
+        box = own_box(scene)
         if box is not None:
             pairs.append((box, scene))
         if bar is not None:
@@ -79,8 +82,7 @@ def calibrate_detector(detector, faces, reference, predictor, seed=0, bar=None):
     crops = {how: [] for how in FRAMINGS}
     kept = []
     for index, scene in enumerate(turned):
-        box = matching_face(detect_faces(scene.picture, detector, turned=False,
-                                          second_opinions=False), scene)
+        box = own_box(scene)
         if bar is not None:
             bar.update(1)
         if box is None:

@@ -6,8 +6,7 @@ import sys
 
 from gimefive_tf.cli import (
     ArgumentParser, add_face_arguments, add_model_argument, command, format_table, fraction,
-    non_negative_int,
-    positive_float, positive_int, print_json, print_skipped, progress)
+    non_negative_int, positive_float, positive_int, print_json, print_skipped, progress)
 from gimefive_tf.choices import FER2013_USAGES, LAYOUTS
 from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS

@@ -52,18 +52,14 @@ def write_scene_crops(table, out, seed=0, copies=1, with_source=False, size=64,
     import cv2
 
     from gimefive_tf.data.pipeline import load_arrays
-    from gimefive_tf.data.tools import write_labels_csv
-
-    out = pathlib.Path(out)
-    csv_path, folder = out / "scenes_labels.csv", out / "scenes"
-    if (csv_path.exists() or folder.exists()) and not overwrite:
-        raise GiMeFiveError(f"{out} already holds scene crops; nothing was overwritten: choose "
-                            "another --out")
-    sources = table.frame["source"].astype(str).tolist()
-    if with_source and table.pixels is not None:
-        raise GiMeFiveError(PIXELS_WITHOUT_FILES)
+    from gimefive_tf.data.tools import refuse_existing, write_labels_csv
     from gimefive_tf.loading import model_file
 
+    if with_source and table.pixels is not None:
+        raise GiMeFiveError(PIXELS_WITHOUT_FILES)
+    out = pathlib.Path(out)
+    csv_path, folder = out / "scenes_labels.csv", out / "scenes"
+    refuse_existing([csv_path, folder], overwrite)
     model_path = model_file(model) if model is not None else None
     faces, labels = load_arrays(table, size)
     cropper = FaceCropper(detector, framing, model_path, size=size, turned=False)
@@ -76,8 +72,9 @@ def write_scene_crops(table, out, seed=0, copies=1, with_source=False, size=64,
             if crop is None:
                 missed += 1
                 continue
+            if not rows:  # made with the first crop: a set of no face leaves none
+                folder.mkdir(exist_ok=True)
             name = f"{index:06d}_{copy}_{EMOTIONS[labels[index]]}.png"
-            folder.mkdir(parents=True, exist_ok=True)
             if not cv2.imwrite(str(folder / name), np.ascontiguousarray(crop[..., ::-1])):
                 raise GiMeFiveError(f"could not write {folder / name}")
             rows.append((f"scenes/{name}", int(labels[index])))
@@ -87,8 +84,8 @@ def write_scene_crops(table, out, seed=0, copies=1, with_source=False, size=64,
                             "pictures; nothing was written")
     if with_source:
         rows += [(str(pathlib.Path(source).resolve()), int(label))
-                 for source, label in zip(sources, labels)]
+                 for source, label in zip(table.frame["source"].astype(str), labels)]
     write_labels_csv(csv_path, rows)
     return {"csv": str(csv_path), "faces": len(faces), "copies": copies, "written": written,
-            "not_found": missed, "found": round(written / max(1, len(faces) * copies), 4),
+            "not_found": missed, "found": round(written / (len(faces) * copies), 4),
             "source_rows": len(rows) - written}

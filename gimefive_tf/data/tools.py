@@ -10,7 +10,9 @@ from gimefive_tf.errors import GiMeFiveError
 from gimefive_tf.labels import EMOTIONS
 
 
-def _refuse_existing(paths, overwrite=False):
+def refuse_existing(paths, overwrite=False):
+    """Refuse to write over any of `paths` without `overwrite`, and check their folders can be
+    written in (made now), before any work."""
     existing = [str(p) for p in paths if pathlib.Path(p).exists()]
     if existing and not overwrite:
         raise GiMeFiveError(f"{', '.join(existing[:3])} already exist(s); nothing was "
@@ -43,7 +45,7 @@ def split_to_csv(table, out, fraction=0.1, seed=0, overwrite=False):
                             "then split the exported folder")
     out = pathlib.Path(out)
     targets = [out / "train_labels.csv", out / "val_labels.csv"]
-    _refuse_existing(targets, overwrite)
+    refuse_existing(targets, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     parts = stratified_split(table, fraction, seed=seed)
     for target, part in zip(targets, parts):
@@ -67,7 +69,7 @@ def export_to_csv_layout(table, out, image_size=64, prefix="", progress=None,
     out = pathlib.Path(out)
     splits = table.frame["split"].replace("", "all").to_numpy()
     csv_paths = {s: out / f"{s}_labels.csv" for s in sorted(set(splits))}
-    _refuse_existing(list(csv_paths.values()) + [out / s for s in csv_paths], overwrite)
+    refuse_existing(list(csv_paths.values()) + [out / s for s in csv_paths], overwrite)
     for split in csv_paths:
         (out / split).mkdir(parents=True, exist_ok=True)
     rows = {split: [] for split in csv_paths}
@@ -114,7 +116,7 @@ def merge_to_csv_layout(tables, out, image_size=64, progress=None, overwrite=Fal
 
     out = pathlib.Path(out)
     target = out / "merged_labels.csv"
-    _refuse_existing([target, out / "merged"], overwrite)
+    refuse_existing([target, out / "merged"], overwrite)
     # Everything goes into a hidden folder first: a merge that fails half-way (or is killed)
     # leaves no half-filled `merged/` and no CSV, and a rerun starts clean.
     partial = out / ".merged.partial"
